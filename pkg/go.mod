@@ -1,0 +1,3 @@
+module github.com/darwinml/darwin/pkg
+
+go 1.26.0
