@@ -1,0 +1,183 @@
+// Package app is a small module manager in the style of Grafana Mimir's modules: each component registers a
+// Module with its dependencies; Resolve expands targets ("all" or names) into a dependency-ordered list; Start
+// starts modules in that order and Stop stops them in reverse.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/darwinml/darwin/pkg/log"
+)
+
+// All is the target that selects every registered module.
+const All = "all"
+
+// Module is one startable component. Start must return once the module runs (loops go in goroutines);
+// Stop undoes Start. Either may be nil.
+type Module struct {
+	Name  string
+	Deps  []string
+	Start func(ctx context.Context) error
+	Stop  func(ctx context.Context) error
+}
+
+// Manager starts and stops modules in dependency order. Safe for concurrent use.
+type Manager struct {
+	logger  *slog.Logger
+	mu      sync.Mutex
+	modules map[string]Module
+	order   []string // registration order, for deterministic resolution
+	started []string // modules started by Start, in start order
+}
+
+// NewManager returns an empty manager.
+func NewManager(logger *slog.Logger) *Manager {
+	return &Manager{logger: log.OrDiscard(logger), modules: map[string]Module{}}
+}
+
+// Register adds (or replaces) a module.
+func (m *Manager) Register(mod Module) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.modules[mod.Name]; !ok {
+		m.order = append(m.order, mod.Name)
+	}
+	m.modules[mod.Name] = mod
+}
+
+// Names returns the registered module names in registration order.
+func (m *Manager) Names() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.order)
+}
+
+// Resolve expands targets — "all", module names, or comma-separated lists of them — into the targets plus
+// their transitive dependencies, ordered so every module comes after its dependencies. Unknown modules and
+// dependency cycles are errors.
+func (m *Manager) Resolve(targets []string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var want []string
+	for _, t := range targets {
+		for name := range strings.SplitSeq(t, ",") {
+			name = strings.TrimSpace(name)
+			switch name {
+			case "":
+			case All:
+				want = append(want, m.order...)
+			default:
+				want = append(want, name)
+			}
+		}
+	}
+	if len(want) == 0 {
+		return nil, errors.New("no modules selected")
+	}
+	const (
+		visiting = 1
+		done     = 2
+	)
+	state := map[string]int{}
+	var out []string
+	var visit func(name string, path []string) error
+	visit = func(name string, path []string) error {
+		switch state[name] {
+		case done:
+			return nil
+		case visiting:
+			return fmt.Errorf("module dependency cycle: %s", strings.Join(append(path, name), " -> "))
+		}
+		mod, ok := m.modules[name]
+		if !ok {
+			if len(path) > 0 {
+				return fmt.Errorf("unknown module %q (dependency of %q)", name, path[len(path)-1])
+			}
+			return fmt.Errorf("unknown module %q (known: %s)", name, strings.Join(m.order, ", "))
+		}
+		state[name] = visiting
+		for _, dep := range mod.Deps {
+			if err := visit(dep, append(path, name)); err != nil {
+				return err
+			}
+		}
+		state[name] = done
+		out = append(out, name)
+		return nil
+	}
+	for _, name := range want {
+		if err := visit(name, nil); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Start resolves targets and starts the modules in order. If one fails, the modules already started are
+// stopped in reverse order and the start error is returned.
+func (m *Manager) Start(ctx context.Context, targets []string) error {
+	names, err := m.Resolve(targets)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		m.mu.Lock()
+		mod := m.modules[name]
+		m.mu.Unlock()
+		if mod.Start != nil {
+			m.logger.Info("starting module", "module", name)
+			if err := mod.Start(ctx); err != nil {
+				startErr := fmt.Errorf("start module %s: %w", name, err)
+				if stopErr := m.Stop(context.WithoutCancel(ctx)); stopErr != nil {
+					return errors.Join(startErr, stopErr)
+				}
+				return startErr
+			}
+		}
+		m.mu.Lock()
+		m.started = append(m.started, name)
+		m.mu.Unlock()
+	}
+	return nil
+}
+
+// Stop stops the started modules in reverse start order, continuing past failures and returning them all.
+func (m *Manager) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	started := m.started
+	m.started = nil
+	m.mu.Unlock()
+	var errs []error
+	for i := len(started) - 1; i >= 0; i-- {
+		name := started[i]
+		m.mu.Lock()
+		mod := m.modules[name]
+		m.mu.Unlock()
+		if mod.Stop == nil {
+			continue
+		}
+		m.logger.Info("stopping module", "module", name)
+		if err := mod.Stop(ctx); err != nil {
+			m.logger.Error("stop module", "module", name, "err", err)
+			errs = append(errs, fmt.Errorf("stop module %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts targets, blocks until ctx is done, then stops everything (with a context that is no longer
+// cancelled, bounded by the caller's own shutdown policy inside each Stop). It returns the start error, or the
+// stop errors.
+func (m *Manager) Run(ctx context.Context, targets []string) error {
+	if err := m.Start(ctx, targets); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return m.Stop(context.WithoutCancel(ctx))
+}

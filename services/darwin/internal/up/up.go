@@ -1,0 +1,244 @@
+// Package up runs every Darwin service in one process: one HTTP listener with
+// the original ingress prefixes, one loopback gRPC listener the services use to
+// call each other, SQLite files and local cluster processes under a data dir.
+package up
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/darwinml/darwin/pkg/app"
+	"github.com/darwinml/darwin/pkg/clock"
+	"github.com/darwinml/darwin/pkg/config"
+	"github.com/darwinml/darwin/pkg/log"
+	"github.com/darwinml/darwin/pkg/metrics"
+	"github.com/darwinml/darwin/pkg/server"
+	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
+	"github.com/darwinml/darwin/services/compute"
+)
+
+// Module names, usable with -target.
+const (
+	moduleServer         = "server"
+	moduleCompute        = "compute"
+	moduleClusterManager = clustermanager.ModuleName
+)
+
+const (
+	defaultHTTPAddr = "127.0.0.1:8080"
+	defaultDataDir  = "darwin-data"
+	defaultPublic   = "http://localhost:8080"
+)
+
+// Config is the all-in-one configuration: the listeners, the data directory,
+// a common section inherited by services, and each service's own section.
+type Config struct {
+	HTTPAddr        string        `yaml:"http_addr"`
+	GRPCAddr        string        `yaml:"grpc_addr"`
+	DataDir         string        `yaml:"data_dir"`
+	Target          string        `yaml:"target"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Log             log.Config    `yaml:"log"`
+	Common          Common        `yaml:"common"`
+
+	Compute        compute.Config        `yaml:"compute"`
+	ClusterManager clustermanager.Config `yaml:"cluster_manager"`
+}
+
+// Common holds settings every service inherits unless it sets its own.
+type Common struct {
+	DB struct {
+		DSN string `yaml:"dsn"`
+	} `yaml:"db"`
+}
+
+// RegisterFlags registers the all-in-one flags and every service's flags.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address of the whole platform (use :80 to serve the original clients unchanged)")
+	f.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:0", "loopback gRPC address the services use to call each other")
+	f.StringVar(&c.DataDir, "data-dir", defaultDataDir, "directory for SQLite files, chart artifacts and local cluster state")
+	f.StringVar(&c.Target, "target", "all", "comma-separated modules to run: all, compute, cluster-manager")
+	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown timeout")
+	f.StringVar(&c.Common.DB.DSN, "common.db.dsn", "", "database DSN inherited by every service that sets none (default: one SQLite file per service under -data-dir)")
+	c.Log.RegisterFlags(f)
+	c.Compute.RegisterFlags(f)
+	c.ClusterManager.RegisterFlags(f)
+}
+
+// resolve fills what derives from the data directory and the listen address,
+// leaving anything the user set explicitly alone.
+func (c *Config) resolve(httpAddr string) {
+	public := publicURL(httpAddr)
+	config.Inherit(&c.Compute.DB.DSN, c.Common.DB.DSN)
+	if c.Compute.DB.DSN == "" {
+		c.Compute.DB.DSN = "sqlite://" + filepath.Join(c.DataDir, "compute.db")
+	}
+	if c.ClusterManager.DataDir == filepath.Join(defaultDataDir, "cluster-manager") {
+		c.ClusterManager.DataDir = filepath.Join(c.DataDir, "cluster-manager")
+	}
+	if c.Compute.PublicURL == defaultPublic {
+		c.Compute.PublicURL = public
+	}
+	if c.ClusterManager.PublicBaseURL == defaultPublic {
+		c.ClusterManager.PublicBaseURL = public
+	}
+}
+
+// publicURL turns a listen address into the base URL users reach it at.
+func publicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return defaultPublic
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" || host == "127.0.0.1" {
+		host = "localhost"
+	}
+	if port == "80" {
+		return "http://" + host
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Run parses args, starts the selected modules and blocks until ctx is done
+// or a listener fails. ready, when non-nil, receives the HTTP address once
+// every module has started.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(httpAddr string)) error {
+	var cfg Config
+	fs := flag.NewFlagSet("darwin up", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: darwin up [flags]\n\nStarts every Darwin service in one process on embedded defaults.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := config.Load(fs, args, &cfg, stdout); err != nil {
+		if errors.Is(err, config.ErrPrinted) || errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	logger := log.New(cfg.Log, stderr)
+	started := time.Now()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	reg := metrics.NewRegistry()
+	srv, err := server.New(server.Config{HTTPAddr: cfg.HTTPAddr, GRPCAddr: cfg.GRPCAddr, ShutdownTimeout: cfg.ShutdownTimeout}, logger, reg)
+	if err != nil {
+		return err
+	}
+	cfg.resolve(cfg.HTTPAddr)
+
+	mgr := app.NewManager(logger)
+	targets := strings.Split(cfg.Target, ",")
+	want := map[string]bool{}
+	mgr.Register(app.Module{Name: moduleServer})
+	mgr.Register(app.Module{Name: moduleClusterManager})
+	mgr.Register(app.Module{Name: moduleCompute})
+	order, err := mgr.Resolve(targets)
+	if err != nil {
+		return err
+	}
+	for _, m := range order {
+		want[m] = true
+	}
+	mgr = app.NewManager(logger)
+	clk := clock.Real()
+	var serviceModules []string
+
+	if want[moduleClusterManager] {
+		cm, err := clustermanager.New(cfg.ClusterManager, clustermanager.Deps{Logger: logger, Registerer: reg, Clock: clk})
+		if err != nil {
+			return fmt.Errorf("cluster-manager: %w", err)
+		}
+		cm.RegisterGRPC(srv.GRPC)
+		srv.HTTP.Route("/cluster-manager", cm.RegisterHTTP)
+		// The ingress-style dashboard paths (/<cloud_env>/<id>-dashboard/...) are
+		// whatever no service prefix matched.
+		srv.HTTP.NotFound(cm.DashboardProxy().ServeHTTP)
+		mgr.Register(cm.Module())
+		serviceModules = append(serviceModules, moduleClusterManager)
+	}
+	if want[moduleCompute] {
+		deps := compute.Deps{Logger: logger, Registerer: reg, Clock: clk}
+		if want[moduleClusterManager] {
+			// compute reaches cluster-manager through the same gRPC path as in the
+			// distributed mode, over this process's own loopback listener.
+			conn, err := loopbackConn(srv)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			deps.ClusterManager = conn
+		}
+		comp, err := compute.New(cfg.Compute, deps)
+		if err != nil {
+			return fmt.Errorf("compute: %w", err)
+		}
+		comp.RegisterGRPC(srv.GRPC)
+		comp.RegisterHealth(srv.Health)
+		srv.HTTP.Route("/compute", func(r chi.Router) { comp.RegisterHTTP(r) })
+		mod := comp.Module()
+		if want[moduleClusterManager] {
+			mod.Deps = append(mod.Deps, moduleClusterManager)
+		}
+		mgr.Register(mod)
+		serviceModules = append(serviceModules, moduleCompute)
+	}
+	srvMod := srv.Module(moduleServer, serviceModules...)
+	mgr.Register(srvMod)
+
+	if err := mgr.Start(ctx, []string{"all"}); err != nil {
+		return err
+	}
+	logger.Info("darwin is up", "http", "http://"+srv.HTTPAddr(), "grpc", srv.GRPCAddr(),
+		"data_dir", cfg.DataDir, "modules", strings.Join(append(serviceModules, moduleServer), ","),
+		"startup", time.Since(started).Round(time.Millisecond).String())
+	if ready != nil {
+		ready(srv.HTTPAddr())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-srv.Err():
+	}
+	logger.Info("shutting down")
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(runErr, mgr.Stop(stopCtx))
+}
+
+// loopbackConn is a lazy gRPC client of this process's own gRPC listener; the
+// address is read when the first connection is made, after Start.
+func loopbackConn(srv *server.Server) (*grpc.ClientConn, error) {
+	dial := func(ctx context.Context, _ string) (net.Conn, error) {
+		addr := srv.GRPCAddr()
+		if addr == "" {
+			return nil, errors.New("grpc listener not started yet")
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	opts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(dial),
+	}, server.ClientInterceptors()...)
+	conn, err := grpc.NewClient("passthrough:///darwin-loopback", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("loopback grpc client: %w", err)
+	}
+	return conn, nil
+}
