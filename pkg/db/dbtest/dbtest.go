@@ -70,23 +70,9 @@ func ForEachDialect(t *testing.T, migrations []Migration, fn func(t *testing.T, 
 // returns nil.
 func Open(t testing.TB, dialect db.Dialect) *db.DB {
 	t.Helper()
-	var dsn string
-	switch dialect {
-	case db.SQLite:
-		dsn = "sqlite://" + filepath.Join(t.TempDir(), "test.db")
-	case db.MySQL, db.Postgres:
-		env := EnvMySQL
-		if dialect == db.Postgres {
-			env = EnvPostgres
-		}
-		base := os.Getenv(env)
-		if base == "" {
-			testutil.NeedServer(t, fmt.Sprintf("%s (%s unset)", dialect, env), `eval "$(`+Script+`)"`)
-			return nil
-		}
-		dsn = freshDatabase(t, dialect, base)
-	default:
-		t.Fatalf("unknown dialect %q", dialect)
+	dsn := FreshDSN(t, dialect)
+	if dsn == "" {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -96,6 +82,31 @@ func Open(t testing.TB, dialect db.Dialect) *db.DB {
 	}
 	t.Cleanup(func() { _ = d.Close() })
 	return d
+}
+
+// FreshDSN creates a fresh, empty database of the given dialect (dropped at test cleanup) and returns its DSN,
+// for tests that hand a DSN to a separate process. When the dialect's DSN variable is unset it skips the test —
+// or fails it under DARWIN_TEST_REQUIRE_ALL=1 — and returns "".
+func FreshDSN(t testing.TB, dialect db.Dialect) string {
+	t.Helper()
+	switch dialect {
+	case db.SQLite:
+		return "sqlite://" + filepath.Join(t.TempDir(), "test.db")
+	case db.MySQL, db.Postgres:
+		env := EnvMySQL
+		if dialect == db.Postgres {
+			env = EnvPostgres
+		}
+		base := os.Getenv(env)
+		if base == "" {
+			testutil.NeedServer(t, fmt.Sprintf("%s (%s unset)", dialect, env), `eval "$(`+Script+`)"`)
+			return ""
+		}
+		return freshDatabase(t, dialect, base)
+	default:
+		t.Fatalf("unknown dialect %q", dialect)
+		return ""
+	}
 }
 
 // freshDatabase creates darwin_test_<rand> on the server behind base, registers its drop, and returns a DSN

@@ -44,9 +44,7 @@ func TestE2ECLI(t *testing.T) {
 		t.Fatalf("create -o json printed %q (%v)", out, err)
 	}
 	id := created.ClusterID
-	t.Cleanup(func() {
-		p.call("POST", "/compute/cluster/stop-cluster/"+id, map[string]string{"msd-user": seedUser}, "", nil)
-	})
+	stopOnCleanup(t, p, id)
 	if !strings.Contains(progress, "active") {
 		t.Errorf("create --wait progress on stderr lacks the active status: %q", progress)
 	}

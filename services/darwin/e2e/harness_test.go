@@ -22,31 +22,39 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildMu sync.Mutex
+	built   = map[string]string{}
+	binDir  string
 )
+
+// buildBinary builds a command of the workspace once per test process and
+// returns its path.
+func buildBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if path, ok := built[pkg]; ok {
+		return path
+	}
+	if binDir == "" {
+		dir, err := os.MkdirTemp("", "darwin-e2e-bin-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binDir = dir
+	}
+	path := filepath.Join(binDir, filepath.Base(pkg))
+	out, err := exec.Command("go", "build", "-o", path, pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	built[pkg] = path
+	return path
+}
 
 // darwinBinary builds the darwin command once per test process.
 func darwinBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "darwin-e2e-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "darwin")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/darwinml/darwin/services/darwin/cmd/darwin")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build darwin: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return buildBinary(t, "github.com/darwinml/darwin/services/darwin/cmd/darwin")
 }
 
 // platform is one running `darwin up`.
@@ -88,25 +96,33 @@ func startDarwin(t testing.TB, dataDir string, extra ...string) *platform {
 // startDarwinOn is startDarwin on a given port (to restart on the same one).
 func startDarwinOn(t testing.TB, dataDir string, port int, extra ...string) *platform {
 	t.Helper()
-	bin := darwinBinary(t)
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	args := append([]string{"up", "--http-addr", addr, "--data-dir", dataDir, "-compute.poll-interval=300ms"}, extra...)
-	p := &platform{t: t, base: "http://" + addr, dataDir: dataDir, logs: &syncBuffer{}, waited: make(chan struct{})}
+	p := startProcess(t, darwinBinary(t), "http://"+addr, args...)
+	p.dataDir = dataDir
+	return p
+}
+
+// startProcess runs bin with args and waits until base+"/readyz" answers 200.
+func startProcess(t testing.TB, bin, base string, args ...string) *platform {
+	t.Helper()
+	p := &platform{t: t, base: base, logs: &syncBuffer{}, waited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout = p.logs
 	p.cmd.Stderr = p.logs
 	p.started = time.Now()
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start darwin up: %v", err)
+		t.Fatalf("start %s: %v", bin, err)
 	}
 	go func() { _ = p.cmd.Wait(); close(p.waited) }()
+	name := filepath.Base(bin)
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
-			t.Logf("darwin up output (last 120 lines):\n%s", tail(p.logs.String(), 120))
+			t.Logf("%s output (last 120 lines):\n%s", name, tail(p.logs.String(), 120))
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
@@ -120,11 +136,11 @@ func startDarwinOn(t testing.TB, dataDir string, port int, extra ...string) *pla
 		}
 		select {
 		case <-p.waited:
-			t.Fatalf("darwin up exited before becoming ready:\n%s", tail(p.logs.String(), 120))
+			t.Fatalf("%s exited before becoming ready:\n%s", name, tail(p.logs.String(), 120))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("darwin up not ready at %s within 60s:\n%s", p.base, tail(p.logs.String(), 120))
+			t.Fatalf("%s not ready at %s within 60s:\n%s", name, p.base, tail(p.logs.String(), 120))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -238,4 +254,11 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+func decodeBody(t testing.TB, resp *http.Response, v any) {
+	t.Helper()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("decode %s response: %v", resp.Request.URL, err)
+	}
 }

@@ -186,6 +186,7 @@ func TestE2EQuickStart(t *testing.T) {
 
 	created := time.Now()
 	id := createSeedCluster(t, p)
+	stopOnCleanup(t, p, id)
 	seen := waitStatus(t, p, id, "active", 90*time.Second)
 	t.Logf("cluster %s: create → active in %v; statuses seen %v", id, time.Since(created).Round(time.Millisecond), seen)
 
@@ -307,14 +308,19 @@ func TestE2ERestartReattach(t *testing.T) {
 	id := createSeedCluster(t, p)
 	waitStatus(t, p, id, "active", 90*time.Second)
 	p.stop()
+	t.Cleanup(func() { // never leave processes behind, even on failure
+		for _, proc := range processesOf(id) {
+			var pid int
+			fmt.Sscanf(proc, "%d:", &pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	if procs := processesOf(id); len(procs) < 2 {
 		t.Fatalf("after darwin up exited, cluster processes = %v; want head and worker still running", procs)
 	}
 
 	p2 := startDarwinOn(t, dataDir, port)
-	t.Cleanup(func() { // never leave processes behind, even on failure
-		p2.call(http.MethodPost, "/compute/cluster/stop-cluster/"+id, map[string]string{"msd-user": seedUser}, "", nil)
-	})
+	stopOnCleanup(t, p2, id)
 	waitStatus(t, p2, id, "active", 30*time.Second)
 	job, logs := runJob(t, getDashboards(t, p2, id).Ray+"api/jobs/", `{"entrypoint": "echo reattached"}`)
 	if job.Status != "SUCCEEDED" || !strings.Contains(logs, "reattached") {
@@ -326,4 +332,17 @@ func TestE2ERestartReattach(t *testing.T) {
 	waitStatus(t, p2, id, "inactive", 30*time.Second)
 	testutil.Eventually(t, 15*time.Second, func() bool { return len(processesOf(id)) == 0 },
 		"no process of cluster %s left after stop", id)
+}
+
+// stopOnCleanup stops the cluster when the test ends, so that a failing test
+// leaves no cluster processes behind.
+func stopOnCleanup(t *testing.T, p *platform, id string) {
+	t.Cleanup(func() {
+		select {
+		case <-p.waited:
+			return
+		default:
+		}
+		p.call(http.MethodPost, "/compute/cluster/stop-cluster/"+id, map[string]string{"msd-user": seedUser}, "", nil)
+	})
 }

@@ -1,0 +1,258 @@
+// Package clustermanager is darwin-cluster-manager: it stores the versioned
+// values documents (artifacts) of Ray clusters and runs them through a
+// driver — today the local process driver, which starts one head and N
+// worker processes per cluster on this machine. It serves the
+// ClusterManagerService gRPC API (used by compute), the original DCM REST
+// surface, and a reverse proxy for the clusters' dashboards.
+package clustermanager
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/darwinml/darwin/pkg/app"
+	"github.com/darwinml/darwin/pkg/clock"
+	"github.com/darwinml/darwin/pkg/log"
+	clustermanagerv1 "github.com/darwinml/darwin/proto/darwin/clustermanager/v1"
+	"github.com/darwinml/darwin/services/cluster-manager/internal/artifact"
+	"github.com/darwinml/darwin/services/cluster-manager/internal/driver/local"
+	"github.com/darwinml/darwin/services/cluster-manager/internal/grpcapi"
+	"github.com/darwinml/darwin/services/cluster-manager/internal/httpapi"
+	"github.com/darwinml/darwin/services/cluster-manager/internal/node"
+)
+
+// ModuleName is the name of the service's app module.
+const ModuleName = "cluster-manager"
+
+// Drivers.
+const (
+	DriverLocal      = "local"
+	DriverKubernetes = "kubernetes"
+)
+
+// Config of the cluster manager. YAML keys are snake_case; flags carry the
+// -cluster-manager. prefix.
+type Config struct {
+	// Driver runs the clusters: "local" (processes on this machine).
+	Driver string `yaml:"driver"`
+	// DataDir holds artifacts (artifacts/) and local driver state (clusters/<id>/).
+	DataDir string `yaml:"data_dir"`
+	// NodeCommand starts a node process; "head"/"worker" and flags are
+	// appended. Default: the current executable followed by "node".
+	NodeCommand StringList `yaml:"node_command"`
+	// PublicBaseURL is where DashboardProxy is reachable from browsers
+	// (e.g. http://localhost:8080); used in log lines and links.
+	PublicBaseURL string `yaml:"public_base_url"`
+	// HeartbeatInterval of workers to the head.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// NodeTimeout after which a worker without heartbeat is not Running.
+	NodeTimeout time.Duration `yaml:"node_timeout"`
+	// StopGracePeriod between SIGTERM and SIGKILL when stopping a cluster.
+	StopGracePeriod time.Duration `yaml:"stop_grace_period"`
+	// MaxConcurrentJobs per head; further jobs wait PENDING.
+	MaxConcurrentJobs int `yaml:"max_concurrent_jobs"`
+	// StopClustersOnShutdown makes Module Stop stop every cluster. Off by
+	// default: clusters outlive the service and are re-attached on start.
+	// Tests and throwaway setups turn it on.
+	StopClustersOnShutdown bool `yaml:"stop_clusters_on_shutdown"`
+}
+
+// StringList is a []string flag (comma-separated).
+type StringList []string
+
+func (l *StringList) String() string { return strings.Join(*l, ",") }
+
+// Set parses a comma-separated list.
+func (l *StringList) Set(s string) error {
+	*l = nil
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// RegisterFlags registers the -cluster-manager.* flags with defaults.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.Driver, "cluster-manager.driver", DriverLocal, `cluster driver: "local" (processes on this machine)`)
+	f.StringVar(&c.DataDir, "cluster-manager.data-dir", filepath.Join("darwin-data", "cluster-manager"), "directory for artifacts and local cluster state")
+	f.Var(&c.NodeCommand, "cluster-manager.node-command", `comma-separated command that starts a node process (default: this executable + "node")`)
+	f.StringVar(&c.PublicBaseURL, "cluster-manager.public-base-url", "http://localhost:8080", "public base URL under which the dashboard proxy is mounted")
+	f.DurationVar(&c.HeartbeatInterval, "cluster-manager.heartbeat-interval", node.DefaultHeartbeatInterval, "worker heartbeat interval")
+	f.DurationVar(&c.NodeTimeout, "cluster-manager.node-timeout", node.DefaultNodeTimeout, "a worker without heartbeat for this long is not Running")
+	f.DurationVar(&c.StopGracePeriod, "cluster-manager.stop-grace-period", node.DefaultStopGrace, "grace period between SIGTERM and SIGKILL when stopping a cluster")
+	f.IntVar(&c.MaxConcurrentJobs, "cluster-manager.max-concurrent-jobs", node.DefaultMaxConcurrentJobs, "jobs running at once per head; more wait PENDING")
+	f.BoolVar(&c.StopClustersOnShutdown, "cluster-manager.stop-clusters-on-shutdown", false, "stop every cluster when the service stops (default: leave them running and re-attach on start)")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	switch c.Driver {
+	case DriverLocal:
+	case DriverKubernetes:
+		return errors.New(`cluster-manager.driver: "kubernetes" is not available yet; use "local"`)
+	default:
+		return fmt.Errorf("cluster-manager.driver: unknown driver %q (supported: local)", c.Driver)
+	}
+	if c.DataDir == "" {
+		return errors.New("cluster-manager.data_dir is required")
+	}
+	if c.HeartbeatInterval <= 0 || c.NodeTimeout <= 0 || c.StopGracePeriod <= 0 {
+		return errors.New("cluster-manager: heartbeat_interval, node_timeout and stop_grace_period must be positive")
+	}
+	if c.NodeTimeout <= c.HeartbeatInterval {
+		return errors.New("cluster-manager.node_timeout must be longer than heartbeat_interval")
+	}
+	if c.MaxConcurrentJobs <= 0 {
+		return errors.New("cluster-manager.max_concurrent_jobs must be positive")
+	}
+	return nil
+}
+
+// Deps are the service's dependencies.
+type Deps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Clock      clock.Clock
+}
+
+// Service is the cluster manager.
+type Service struct {
+	cfg    Config
+	logger *slog.Logger
+	drv    *local.Driver
+	grpc   *grpcapi.Server
+	http   *httpapi.API
+	proxy  *httpapi.DashboardProxy
+}
+
+// New builds the service; nothing runs until Module().Start.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := log.OrDiscard(deps.Logger).With("service", ModuleName)
+	clk := deps.Clock
+	if clk == nil {
+		clk = clock.Real()
+	}
+	nodeCmd := []string(cfg.NodeCommand)
+	if len(nodeCmd) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find own executable for node_command: %w", err)
+		}
+		nodeCmd = []string{exe, "node"}
+	}
+	store, err := artifact.NewFS(filepath.Join(cfg.DataDir, "artifacts"))
+	if err != nil {
+		return nil, err
+	}
+	drv, err := local.New(local.Config{
+		DataDir: cfg.DataDir, NodeCommand: nodeCmd, HeartbeatInterval: cfg.HeartbeatInterval,
+		NodeTimeout: cfg.NodeTimeout, StopGrace: cfg.StopGracePeriod, MaxConcurrentJobs: cfg.MaxConcurrentJobs,
+	}, store, logger, clk)
+	if err != nil {
+		return nil, err
+	}
+	if deps.Registerer != nil {
+		if err := registerMetrics(deps.Registerer, drv); err != nil {
+			return nil, err
+		}
+	}
+	return &Service{
+		cfg: cfg, logger: logger, drv: drv,
+		grpc:  grpcapi.New(drv, logger),
+		http:  httpapi.New(drv, logger, clk),
+		proxy: httpapi.NewDashboardProxy(drv, logger),
+	}, nil
+}
+
+// Module starts the service: Start re-attaches to clusters still running
+// from a previous run; Stop leaves cluster processes running (like pods
+// when the Kubernetes control plane restarts) unless
+// stop_clusters_on_shutdown is set.
+func (s *Service) Module() app.Module {
+	return app.Module{
+		Name: ModuleName,
+		Start: func(ctx context.Context) error {
+			if err := s.drv.Recover(ctx); err != nil {
+				return fmt.Errorf("recover clusters: %w", err)
+			}
+			s.logger.Info("cluster manager started", "driver", s.cfg.Driver, "data_dir", s.cfg.DataDir,
+				"dashboards", strings.TrimRight(s.cfg.PublicBaseURL, "/")+"/<cloud_env>/<cluster_id>-dashboard/")
+			return nil
+		},
+		Stop: func(ctx context.Context) error {
+			if s.cfg.StopClustersOnShutdown {
+				if err := s.drv.StopAll(ctx); err != nil {
+					return fmt.Errorf("stop clusters: %w", err)
+				}
+			}
+			return s.drv.Close()
+		},
+	}
+}
+
+// RegisterHTTP mounts the DCM REST routes (without the /cluster-manager prefix).
+func (s *Service) RegisterHTTP(r chi.Router) { s.http.Register(r) }
+
+// RegisterGRPC registers ClusterManagerService.
+func (s *Service) RegisterGRPC(g *grpc.Server) {
+	clustermanagerv1.RegisterClusterManagerServiceServer(g, s.grpc)
+}
+
+// DashboardProxy serves /<cloud_env>/<id>-dashboard/... and
+// /<cloud_env>/<id>-jupyter/... from the cluster's head; mount it at the root.
+func (s *Service) DashboardProxy() http.Handler { return s.proxy }
+
+// RunNode is the entry point of node processes (`<exe> node head|worker ...`):
+// binaries that start clusters dispatch their "node" subcommand here.
+func RunNode(ctx context.Context, args []string) error {
+	return node.Main(ctx, args, os.Stderr)
+}
+
+type releaseCollector struct {
+	drv  *local.Driver
+	desc *prometheus.Desc
+}
+
+func (c releaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c releaseCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rels, err := c.drv.List(ctx)
+	if err != nil {
+		return
+	}
+	counts := map[string]int{}
+	for _, r := range rels {
+		counts[r.Status]++
+	}
+	for status, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), status)
+	}
+}
+
+func registerMetrics(reg prometheus.Registerer, drv *local.Driver) error {
+	c := releaseCollector{drv: drv, desc: prometheus.NewDesc("darwin_cluster_manager_clusters",
+		"Installed clusters by head status.", []string{"status"}, nil)}
+	if err := reg.Register(c); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+// Command compute runs the Darwin compute service on its own:
+//
+//	compute [flags]            serve REST (at / and /compute) and gRPC (ComputeService)
+//	compute migrate [flags]    apply the database migrations (MySQL/PostgreSQL deployments) and exit
+//
+// Configuration: flags (see -help), an optional YAML file (-config.file) with the sections server, log and
+// compute; -print.config shows the effective configuration. compute talks to cluster-manager over gRPC at
+// -compute.cluster-manager-addr.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/darwinml/darwin/pkg/app"
+	"github.com/darwinml/darwin/pkg/clock"
+	"github.com/darwinml/darwin/pkg/config"
+	dlog "github.com/darwinml/darwin/pkg/log"
+	"github.com/darwinml/darwin/pkg/metrics"
+	"github.com/darwinml/darwin/pkg/server"
+	"github.com/darwinml/darwin/services/compute"
+)
+
+type fileConfig struct {
+	Server  server.Config  `yaml:"server"`
+	Log     dlog.Config    `yaml:"log"`
+	Compute compute.Config `yaml:"compute"`
+}
+
+func (c *fileConfig) RegisterFlags(f *flag.FlagSet) {
+	c.Server.HTTPAddr, c.Server.GRPCAddr = ":8000", ":9092"
+	c.Server.RegisterFlags("server", f)
+	c.Log.RegisterFlags(f)
+	c.Compute.RegisterFlags(f)
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) || errors.Is(err, config.ErrPrinted) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "compute:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	migrate := len(args) > 0 && args[0] == "migrate"
+	if migrate {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("compute", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage:\n  compute [flags]\n  compute migrate [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var cfg fileConfig
+	if err := config.Load(fs, args, &cfg, stdout); err != nil {
+		return err
+	}
+	if err := cfg.Compute.Validate(); err != nil {
+		return err
+	}
+	logger := dlog.New(cfg.Log, stderr)
+	if migrate {
+		if err := compute.Migrate(ctx, cfg.Compute.DSN()); err != nil {
+			return err
+		}
+		logger.Info("compute migrations applied")
+		return nil
+	}
+	reg := metrics.NewRegistry()
+	svc, err := compute.New(cfg.Compute, compute.Deps{Logger: logger, Registerer: reg, Clock: clock.Real()})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(cfg.Server, logger, reg)
+	if err != nil {
+		return err
+	}
+	svc.RegisterGRPC(srv.GRPC)
+	svc.RegisterHealth(srv.Health)
+	srv.HTTP.Route("/compute", svc.RegisterHTTP)
+	svc.RegisterHTTP(srv.HTTP)
+
+	mgr := app.NewManager(logger)
+	mgr.Register(svc.Module())
+	mgr.Register(srv.Module("server", "compute"))
+	if err := mgr.Start(ctx, []string{"all"}); err != nil {
+		return err
+	}
+	logger.Info("compute listening", "http", srv.HTTPAddr(), "grpc", srv.GRPCAddr())
+	select {
+	case <-ctx.Done():
+	case err = <-srv.Err():
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if stopErr := mgr.Stop(stopCtx); stopErr != nil && err == nil {
+		err = stopErr
+	}
+	return err
+}
