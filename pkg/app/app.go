@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/darwinml/darwin/pkg/log"
 )
@@ -171,13 +172,37 @@ func (m *Manager) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Run starts targets, blocks until ctx is done, then stops everything (with a context that is no longer
-// cancelled, bounded by the caller's own shutdown policy inside each Stop). It returns the start error, or the
-// stop errors.
-func (m *Manager) Run(ctx context.Context, targets []string) error {
+// RunOptions tune Run.
+type RunOptions struct {
+	// Failed, when it delivers an error (a listener that stopped serving), ends the run like ctx does.
+	Failed <-chan error
+	// ShutdownTimeout bounds Stop; 0 leaves it unbounded.
+	ShutdownTimeout time.Duration
+	// Started is called once every target has started.
+	Started func()
+}
+
+// Run starts targets, blocks until ctx is done or opts.Failed delivers an error, then stops everything in
+// reverse order with a context that is no longer cancelled (bounded by opts.ShutdownTimeout). It returns the
+// start error, or the failure joined with the stop errors.
+func (m *Manager) Run(ctx context.Context, targets []string, opts RunOptions) error {
 	if err := m.Start(ctx, targets); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return m.Stop(context.WithoutCancel(ctx))
+	if opts.Started != nil {
+		opts.Started()
+	}
+	var failure error
+	select {
+	case <-ctx.Done():
+	case failure = <-opts.Failed:
+		m.logger.Error("module failed, shutting down", "err", failure)
+	}
+	stopCtx := context.WithoutCancel(ctx)
+	if opts.ShutdownTimeout > 0 {
+		var cancel context.CancelFunc
+		stopCtx, cancel = context.WithTimeout(stopCtx, opts.ShutdownTimeout)
+		defer cancel()
+	}
+	return errors.Join(failure, m.Stop(stopCtx))
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/darwinml/darwin/pkg/log"
 )
@@ -150,10 +151,33 @@ func TestRun(t *testing.T) {
 	m := newManager(r, r.module("a", nil, nil), r.module("b", nil, nil, "a"))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, []string{"b"}) }()
+	go func() { done <- m.Run(ctx, []string{"b"}, RunOptions{}) }()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if want := []string{"start a", "start b", "stop b", "stop a"}; !slices.Equal(r.events, want) {
+		t.Fatalf("events = %v", r.events)
+	}
+}
+
+func TestRunStopsOnFailure(t *testing.T) {
+	t.Parallel()
+	r := &recorder{}
+	m := newManager(r, r.module("a", nil, nil), r.module("b", nil, nil, "a"))
+	failed := make(chan error, 1)
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Run(t.Context(), []string{"all"}, RunOptions{Failed: failed, ShutdownTimeout: time.Second, Started: func() { close(started) }})
+	}()
+	<-started
+	failed <- errors.New("listener died")
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "listener died") {
+		t.Fatalf("Run = %v, want the failure", err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

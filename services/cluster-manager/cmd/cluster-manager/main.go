@@ -86,18 +86,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	mgr := app.NewManager(logger)
 	mgr.Register(svc.Module())
 	mgr.Register(srv.Module("server", clustermanager.ModuleName))
-	if err := mgr.Start(ctx, []string{"all"}); err != nil {
-		return err
-	}
-	logger.Info("cluster-manager listening", "http", srv.HTTPAddr(), "grpc", srv.GRPCAddr())
-	select {
-	case <-ctx.Done():
-	case err = <-srv.Err():
-	}
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Server.ShutdownTimeout)
-	defer cancel()
-	if stopErr := mgr.Stop(stopCtx); stopErr != nil && err == nil {
-		err = stopErr
-	}
-	return err
+	return mgr.Run(ctx, []string{"all"}, app.RunOptions{
+		Failed:          srv.Err(),
+		ShutdownTimeout: cfg.Server.ShutdownTimeout,
+		Started: func() {
+			logger.Info("cluster-manager listening", "http", srv.HTTPAddr(), "grpc", srv.GRPCAddr())
+		},
+	})
 }

@@ -59,7 +59,7 @@ Flags use Go flag syntax (-flag=value or --flag value); run 'darwin up -help' fo
 					args = []string{"-help"}
 				}
 			}
-			return up.Run(cmd.Context(), args, cmd.OutOrStdout(), cmd.ErrOrStderr(), nil)
+			return up.Run(cmd.Context(), args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	})
 	root.AddCommand(&cobra.Command{

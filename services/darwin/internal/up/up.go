@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,9 +113,8 @@ func publicURL(addr string) string {
 }
 
 // Run parses args, starts the selected modules and blocks until ctx is done
-// or a listener fails. ready, when non-nil, receives the HTTP address once
-// every module has started.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(httpAddr string)) error {
+// or a listener fails.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg Config
 	fs := flag.NewFlagSet("darwin up", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -141,20 +141,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	}
 	cfg.resolve(cfg.HTTPAddr)
 
-	mgr := app.NewManager(logger)
-	targets := strings.Split(cfg.Target, ",")
-	want := map[string]bool{}
-	mgr.Register(app.Module{Name: moduleServer})
-	mgr.Register(app.Module{Name: moduleClusterManager})
-	mgr.Register(app.Module{Name: moduleCompute})
-	order, err := mgr.Resolve(targets)
+	want, err := selectTargets(cfg.Target)
 	if err != nil {
 		return err
 	}
-	for _, m := range order {
-		want[m] = true
-	}
-	mgr = app.NewManager(logger)
+	mgr := app.NewManager(logger)
 	clk := clock.Real()
 	var serviceModules []string
 
@@ -200,25 +191,37 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	srvMod := srv.Module(moduleServer, serviceModules...)
 	mgr.Register(srvMod)
 
-	if err := mgr.Start(ctx, []string{"all"}); err != nil {
-		return err
-	}
-	logger.Info("darwin is up", "http", "http://"+srv.HTTPAddr(), "grpc", srv.GRPCAddr(),
-		"data_dir", cfg.DataDir, "modules", strings.Join(append(serviceModules, moduleServer), ","),
-		"startup", time.Since(started).Round(time.Millisecond).String())
-	if ready != nil {
-		ready(srv.HTTPAddr())
-	}
+	return mgr.Run(ctx, []string{"all"}, app.RunOptions{
+		Failed:          srv.Err(),
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Started: func() {
+			logger.Info("darwin is up", "http", "http://"+srv.HTTPAddr(), "grpc", srv.GRPCAddr(),
+				"data_dir", cfg.DataDir, "modules", strings.Join(append(serviceModules, moduleServer), ","),
+				"startup", time.Since(started).Round(time.Millisecond).String())
+		},
+	})
+}
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-srv.Err():
+// selectTargets expands -target ("all" or a comma list of module names) into
+// the set of services to run. Unlike Mimir's targets, naming compute alone does
+// not pull cluster-manager in: compute then dials -compute.cluster-manager-addr.
+func selectTargets(target string) (map[string]bool, error) {
+	known := []string{moduleCompute, moduleClusterManager}
+	want := map[string]bool{}
+	for _, t := range strings.Split(target, ",") {
+		t = strings.TrimSpace(t)
+		switch {
+		case t == app.All:
+			for _, k := range known {
+				want[k] = true
+			}
+		case slices.Contains(known, t):
+			want[t] = true
+		default:
+			return nil, fmt.Errorf("-target: unknown module %q (known: all, %s)", t, strings.Join(known, ", "))
+		}
 	}
-	logger.Info("shutting down")
-	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	return errors.Join(runErr, mgr.Stop(stopCtx))
+	return want, nil
 }
 
 // loopbackConn is a lazy gRPC client of this process's own gRPC listener; the
