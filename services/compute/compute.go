@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +60,12 @@ type Config struct {
 	PollBatch          int           `yaml:"poll_batch"`
 	ProbeTimeout       time.Duration `yaml:"probe_timeout"`
 	RPCTimeout         time.Duration `yaml:"rpc_timeout"`
+	// ChronosURL is where lifecycle events are posted (POST <url>/api/v1/event); empty keeps them in the outbox.
+	ChronosURL string `yaml:"chronos_url"`
+	// ChronosTimeout bounds each event POST to chronos.
+	ChronosTimeout time.Duration `yaml:"chronos_timeout"`
+	// EventRetention is how long delivered events are kept in the outbox before they are purged.
+	EventRetention time.Duration `yaml:"event_retention"`
 }
 
 // RegisterFlags registers the -compute.* flags with their defaults.
@@ -72,7 +80,17 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.PollBatch, "compute.poll-batch", orInt(c.PollBatch, 10), "clusters per poll pass")
 	f.DurationVar(&c.ProbeTimeout, "compute.probe-timeout", orDur(c.ProbeTimeout, 3*time.Second), "timeout of each activity probe request to a cluster head")
 	f.DurationVar(&c.RPCTimeout, "compute.rpc-timeout", orDur(c.RPCTimeout, 30*time.Second), "timeout of each cluster-manager call from the poller")
+	f.StringVar(&c.ChronosURL, "compute.chronos-url", c.ChronosURL, "chronos base URL that lifecycle events are posted to (empty: events stay in the outbox)")
+	f.DurationVar(&c.ChronosTimeout, "compute.chronos-timeout", orDur(c.ChronosTimeout, defaultChronosTimeout), "timeout of each event POST to chronos")
+	f.DurationVar(&c.EventRetention, "compute.event-retention", orDur(c.EventRetention, defaultEventRetention), "how long delivered events stay in the outbox before they are purged")
 }
+
+const (
+	defaultChronosTimeout = 5 * time.Second
+	defaultEventRetention = 7 * 24 * time.Hour
+	// eventPurgeInterval is how often delivered events older than the retention are purged.
+	eventPurgeInterval = time.Hour
+)
 
 func orStr(v, d string) string {
 	if v == "" {
@@ -112,8 +130,15 @@ func (c *Config) Validate() error {
 	if _, err := db.ParseDialect(c.DSN()); err != nil {
 		return fmt.Errorf("compute.db.dsn: %w", err)
 	}
-	if c.PollInterval < 0 || c.PollLease < 0 || c.ProbeTimeout < 0 || c.RPCTimeout < 0 || c.PollBatch < 0 {
-		return errors.New("compute: intervals, timeouts and poll batch must not be negative")
+	if c.PollInterval < 0 || c.PollLease < 0 || c.ProbeTimeout < 0 || c.RPCTimeout < 0 || c.PollBatch < 0 ||
+		c.ChronosTimeout < 0 || c.EventRetention < 0 {
+		return errors.New("compute: intervals, timeouts, retention and poll batch must not be negative")
+	}
+	if c.ChronosURL != "" {
+		u, err := url.Parse(c.ChronosURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("compute.chronos-url %q must be an http:// or https:// URL", c.ChronosURL)
+		}
 	}
 	if !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") && c.PublicURL != "" {
 		return fmt.Errorf("compute.public-url %q must start with http:// or https://", c.PublicURL)
@@ -202,6 +227,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		probe = clients.NewHTTPActivity(cfg.ProbeTimeout)
 	}
 	s.outbox = bus.NewOutbox(d, "compute", clk, logger)
+	if deps.Registerer != nil {
+		s.outbox.RegisterMetrics(deps.Registerer)
+	}
+	if cfg.ChronosURL != "" {
+		timeout := orDur(cfg.ChronosTimeout, defaultChronosTimeout)
+		// The handler deadline and the client timeout agree, so a hanging chronos delays one pass by at most
+		// timeout per event; the event stays pending and is retried with backoff.
+		s.outbox.SetOptions(bus.Options{HandlerTimeout: timeout})
+		s.outbox.Subscribe("chronos", bus.HTTPSink(cfg.ChronosURL, &http.Client{Timeout: timeout}))
+	}
 	s.runtimes = runtimes.NewStore(d, clk)
 	s.configs = clusterconfig.NewStore(d)
 	st := store.New(d, s.outbox)
@@ -225,7 +260,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.domain.SetStartHook(s.libs)
 	s.domain.SetPackages(packageAdapter{s.libs})
 	s.lib = libraries.NewHandler(s.libs, logger)
-	s.http = httpapi.New(s.domain, logger)
+	s.http = httpapi.New(s.domain, s.outbox, logger)
 	s.rt = runtimes.NewHandler(s.runtimes, logger)
 	s.cc = clusterconfig.NewHandler(s.configs, logger)
 	return s, nil
@@ -267,11 +302,12 @@ func (s *Service) start(ctx context.Context) error {
 	s.mu.Lock()
 	s.cancel = cancel
 	s.mu.Unlock()
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go func() { defer s.wg.Done(); s.libs.Run(loopCtx) }()
 	go func() { defer s.wg.Done(); s.domain.Run(loopCtx, orDur(s.cfg.PollInterval, 2*time.Second)) }()
 	go func() { defer s.wg.Done(); s.outbox.Run(loopCtx) }()
-	s.log.Info("compute started", "dialect", string(s.db.Dialect))
+	go func() { defer s.wg.Done(); s.purgeLoop(loopCtx) }()
+	s.log.Info("compute started", "dialect", string(s.db.Dialect), "chronos", s.cfg.ChronosURL != "")
 	return nil
 }
 
@@ -322,6 +358,31 @@ func (s *Service) RegisterHealth(h *health.Checker) {
 // Outbox is compute's event outbox (subscribe sinks such as chronos to it).
 func (s *Service) Outbox() *bus.Outbox { return s.outbox }
 
+// PurgeEvents deletes delivered events created more than the configured retention ago and returns how many
+// went. Undelivered events are never purged.
+func (s *Service) PurgeEvents(ctx context.Context) (int64, error) {
+	cutoff := s.clk.Now().Add(-orDur(s.cfg.EventRetention, defaultEventRetention))
+	return s.outbox.Purge(ctx, cutoff)
+}
+
+// purgeLoop purges old delivered events now and every eventPurgeInterval until ctx ends.
+func (s *Service) purgeLoop(ctx context.Context) {
+	t := s.clk.NewTicker(eventPurgeInterval)
+	defer t.Stop()
+	for {
+		if n, err := s.PurgeEvents(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("purge delivered events", "err", err)
+		} else if n > 0 {
+			s.log.Debug("purged delivered events", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+	}
+}
+
 // PollOnce runs one status-poller pass (tests and tools).
 func (s *Service) PollOnce(ctx context.Context) (int, error) { return s.domain.PollOnce(ctx) }
 
@@ -334,6 +395,10 @@ func toAny[T any](in []T) []any {
 		out = append(out, v)
 	}
 	return out
+}
+
+func (a packageAdapter) CheckPackages(ctx context.Context, packages []any, cloneFrom string) error {
+	return a.l.CheckPackages(ctx, packages, cloneFrom)
 }
 
 func (a packageAdapter) InstallPackages(ctx context.Context, clusterID string, packages []any) ([]any, error) {

@@ -395,3 +395,37 @@ func TestComputeGRPC(t *testing.T) {
 		t.Fatalf("list: %v %v", list, err)
 	}
 }
+
+// TestCreateWithBadPackagesWritesNothing: a create whose packages (or clone source) are invalid is rejected
+// before anything is applied to cluster-manager, stored or published.
+func TestCreateWithBadPackagesWritesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name, edit, field string
+	}{
+		{"shell in package name", `"packages": [{"source": "pypi", "body": {"name": "x;rm -rf /"}}]`, "packages[0].body.name"},
+		{"unknown source", `"packages": [{"source": "ftp", "body": {"name": "x"}}]`, "packages[0].source"},
+		{"unknown clone source", `"packages_clone_from": "id-doesnotexist0000"`, "packages_clone_from"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := strings.Replace(seedBody(t), `"cluster_name"`, tc.edit+`, "cluster_name"`, 1)
+			r := e.do(t, http.MethodPost, "/cluster", body)
+			if r.code != http.StatusBadRequest || r.body["status"] != "ERROR" {
+				t.Fatalf("create = %d %s", r.code, r.raw)
+			}
+			if !strings.Contains(r.raw, tc.field) {
+				t.Errorf("error does not name %s: %s", tc.field, r.raw)
+			}
+		})
+	}
+	if calls := e.cm.Calls(); len(calls) != 0 {
+		t.Errorf("cluster-manager was called: %v", calls)
+	}
+	if r := e.do(t, http.MethodPost, "/search", `{"query": "", "filters": {}, "page_size": 10, "offset": 0}`); r.code != http.StatusOK || !strings.Contains(r.raw, `"result_size":0`) {
+		t.Errorf("search after rejected creates = %d %s, want no clusters", r.code, r.raw)
+	}
+	if evs, err := e.svc.Outbox().Recent(t.Context(), "", 100); err != nil || len(evs) != 0 {
+		t.Errorf("events after rejected creates: %v (%v)", evs, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/darwinml/darwin/pkg/apierr"
 	clustermanagerv1 "github.com/darwinml/darwin/proto/darwin/clustermanager/v1"
 	"github.com/darwinml/darwin/services/compute/internal/clients"
+	"github.com/darwinml/darwin/services/compute/internal/domain"
 )
 
 // fakeCM is a gRPC ClusterManagerService that remembers what it was asked.
@@ -21,6 +22,8 @@ type fakeCM struct {
 	clustermanagerv1.UnimplementedClusterManagerServiceServer
 	applied map[string]string
 	started string
+	// placed records "<rpc>" → "<kube_cluster>/<namespace>" of the last call.
+	placed map[string]string
 }
 
 func (f *fakeCM) ApplyCluster(_ context.Context, r *clustermanagerv1.ApplyClusterRequest) (*clustermanagerv1.ApplyClusterResponse, error) {
@@ -33,23 +36,35 @@ func (f *fakeCM) StartCluster(_ context.Context, r *clustermanagerv1.StartCluste
 		return nil, apierr.ToGRPC(apierr.New(apierr.NotFound, "artifact %s not found", r.GetArtifactName()))
 	}
 	f.started = r.GetClusterName()
-	return &clustermanagerv1.StartClusterResponse{ClusterName: r.GetClusterName(), Namespace: r.GetNamespace(), KubeCluster: "local"}, nil
+	f.placed["start"] = r.GetKubeCluster() + "/" + r.GetNamespace()
+	return &clustermanagerv1.StartClusterResponse{ClusterName: r.GetClusterName(), Namespace: r.GetNamespace(), KubeCluster: r.GetKubeCluster()}, nil
+}
+
+func (f *fakeCM) RestartCluster(_ context.Context, r *clustermanagerv1.StartClusterRequest) (*clustermanagerv1.StartClusterResponse, error) {
+	if r.GetKubeCluster() == "" {
+		return nil, apierr.ToGRPC(apierr.InvalidField("kube_cluster", "kube_cluster is required"))
+	}
+	f.started = r.GetClusterName()
+	f.placed["restart"] = r.GetKubeCluster() + "/" + r.GetNamespace()
+	return &clustermanagerv1.StartClusterResponse{ClusterName: r.GetClusterName(), Namespace: r.GetNamespace(), KubeCluster: r.GetKubeCluster()}, nil
 }
 
 func (f *fakeCM) GetClusterStatus(_ context.Context, r *clustermanagerv1.GetClusterStatusRequest) (*clustermanagerv1.GetClusterStatusResponse, error) {
+	f.placed["status"] = r.GetKubeCluster() + "/" + r.GetNamespace()
 	return &clustermanagerv1.GetClusterStatusResponse{ClusterName: r.GetClusterName(), Installed: f.started == r.GetClusterName(),
 		DashboardUrl: "http://127.0.0.1:1234/", JupyterUrl: "http://127.0.0.1:1234/jupyter",
 		Resources: []*clustermanagerv1.Pod{{Name: "h", Type: "pod", Status: "Running", NodeType: "head"}, {Name: "w", Status: "Pending", NodeType: "worker", Group: "worker"}}}, nil
 }
 
-func (f *fakeCM) StopCluster(context.Context, *clustermanagerv1.StopClusterRequest) (*clustermanagerv1.StopClusterResponse, error) {
+func (f *fakeCM) StopCluster(_ context.Context, r *clustermanagerv1.StopClusterRequest) (*clustermanagerv1.StopClusterResponse, error) {
 	f.started = ""
+	f.placed["stop"] = r.GetKubeCluster() + "/" + r.GetNamespace()
 	return &clustermanagerv1.StopClusterResponse{}, nil
 }
 
 func TestClusterManagerOverGRPC(t *testing.T) {
 	t.Parallel()
-	fake := &fakeCM{applied: map[string]string{}}
+	fake := &fakeCM{applied: map[string]string{}, placed: map[string]string{}}
 	g := grpc.NewServer()
 	clustermanagerv1.RegisterClusterManagerServiceServer(g, fake)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -66,7 +81,8 @@ func TestClusterManagerOverGRPC(t *testing.T) {
 	cm := clients.NewClusterManager(conn)
 	ctx := t.Context()
 
-	if _, err := cm.Start(ctx, "id-a", "id-a-v1", "ray"); apierr.KindOf(err) != apierr.NotFound {
+	at := domain.Placement{KubeCluster: "eks-1", Namespace: "ray"}
+	if _, err := cm.Start(ctx, "id-a", "id-a-v1", at); apierr.KindOf(err) != apierr.NotFound {
 		t.Fatalf("start before apply: %v", err)
 	}
 	if err := cm.Apply(ctx, "id-a", "id-a-v1", []byte(`{"cluster_id":"id-a"}`)); err != nil {
@@ -75,19 +91,27 @@ func TestClusterManagerOverGRPC(t *testing.T) {
 	if fake.applied["id-a-v1"] != `{"cluster_id":"id-a"}` {
 		t.Fatalf("values not sent: %v", fake.applied)
 	}
-	res, err := cm.Start(ctx, "id-a", "id-a-v1", "ray")
-	if err != nil || res.ClusterName != "id-a" || res.Namespace != "ray" || res.KubeCluster != "local" {
+	res, err := cm.Start(ctx, "id-a", "id-a-v1", at)
+	if err != nil || res.ClusterName != "id-a" || res.Namespace != "ray" || res.KubeCluster != "eks-1" {
 		t.Fatalf("start: %+v %v", res, err)
 	}
-	st, err := cm.Status(ctx, "id-a", "ray")
+	st, err := cm.Status(ctx, "id-a", at)
 	if err != nil || !st.Installed || len(st.Pods) != 2 || st.Pods[0].NodeType != "head" || st.Pods[1].Group != "worker" || st.JupyterURL == "" {
 		t.Fatalf("status: %+v %v", st, err)
 	}
-	if err := cm.Stop(ctx, "id-a", "ray"); err != nil {
+	if err := cm.Stop(ctx, "id-a", at); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cm.Restart(ctx, "id-a", "id-a-v1", "ray"); err == nil {
-		t.Fatal("unimplemented RestartCluster must surface an error")
+	if res, err := cm.Restart(ctx, "id-a", "id-a-v1", at); err != nil || res.KubeCluster != "eks-1" {
+		t.Fatalf("restart: %+v %v", res, err)
+	}
+	for _, rpc := range []string{"start", "status", "stop", "restart"} {
+		if fake.placed[rpc] != "eks-1/ray" {
+			t.Errorf("%s sent kube_cluster/namespace %q, want eks-1/ray", rpc, fake.placed[rpc])
+		}
+	}
+	if _, err := cm.Restart(ctx, "id-a", "id-a-v1", domain.Placement{Namespace: "ray"}); apierr.KindOf(err) != apierr.InvalidArgument || apierr.From(err).Field != "kube_cluster" {
+		t.Fatalf("server errors must come back with their kind and field: %v", err)
 	}
 }
 

@@ -37,9 +37,10 @@ func (m *ClusterManager) Apply(ctx context.Context, clusterID, artifactName stri
 	return nil
 }
 
-// Start installs the cluster's release.
-func (m *ClusterManager) Start(ctx context.Context, clusterID, artifactName, namespace string) (domain.StartResult, error) {
-	r, err := m.c.StartCluster(ctx, &clustermanagerv1.StartClusterRequest{ClusterName: clusterID, ArtifactName: artifactName, Namespace: namespace})
+// Start installs the cluster's release on the Kubernetes cluster and namespace of at.
+func (m *ClusterManager) Start(ctx context.Context, clusterID, artifactName string, at domain.Placement) (domain.StartResult, error) {
+	r, err := m.c.StartCluster(ctx, &clustermanagerv1.StartClusterRequest{ClusterName: clusterID, ArtifactName: artifactName,
+		Namespace: at.Namespace, KubeCluster: at.KubeCluster})
 	if err != nil {
 		return domain.StartResult{}, wrap("start", err)
 	}
@@ -47,8 +48,9 @@ func (m *ClusterManager) Start(ctx context.Context, clusterID, artifactName, nam
 }
 
 // Restart stops and starts the release.
-func (m *ClusterManager) Restart(ctx context.Context, clusterID, artifactName, namespace string) (domain.StartResult, error) {
-	r, err := m.c.RestartCluster(ctx, &clustermanagerv1.StartClusterRequest{ClusterName: clusterID, ArtifactName: artifactName, Namespace: namespace})
+func (m *ClusterManager) Restart(ctx context.Context, clusterID, artifactName string, at domain.Placement) (domain.StartResult, error) {
+	r, err := m.c.RestartCluster(ctx, &clustermanagerv1.StartClusterRequest{ClusterName: clusterID, ArtifactName: artifactName,
+		Namespace: at.Namespace, KubeCluster: at.KubeCluster})
 	if err != nil {
 		return domain.StartResult{}, wrap("restart", err)
 	}
@@ -56,16 +58,16 @@ func (m *ClusterManager) Restart(ctx context.Context, clusterID, artifactName, n
 }
 
 // Stop removes the release.
-func (m *ClusterManager) Stop(ctx context.Context, clusterID, namespace string) error {
-	if _, err := m.c.StopCluster(ctx, &clustermanagerv1.StopClusterRequest{ClusterName: clusterID, Namespace: namespace}); err != nil {
+func (m *ClusterManager) Stop(ctx context.Context, clusterID string, at domain.Placement) error {
+	if _, err := m.c.StopCluster(ctx, &clustermanagerv1.StopClusterRequest{ClusterName: clusterID, Namespace: at.Namespace, KubeCluster: at.KubeCluster}); err != nil {
 		return wrap("stop", err)
 	}
 	return nil
 }
 
 // Status lists the cluster's pods and the head's internal URLs.
-func (m *ClusterManager) Status(ctx context.Context, clusterID, namespace string) (domain.RuntimeStatus, error) {
-	r, err := m.c.GetClusterStatus(ctx, &clustermanagerv1.GetClusterStatusRequest{ClusterName: clusterID, Namespace: namespace})
+func (m *ClusterManager) Status(ctx context.Context, clusterID string, at domain.Placement) (domain.RuntimeStatus, error) {
+	r, err := m.c.GetClusterStatus(ctx, &clustermanagerv1.GetClusterStatusRequest{ClusterName: clusterID, Namespace: at.Namespace, KubeCluster: at.KubeCluster})
 	if err != nil {
 		return domain.RuntimeStatus{}, wrap("status", err)
 	}

@@ -58,13 +58,13 @@ func (s *Service) PollCluster(ctx context.Context, id string) error {
 	}
 	// A cluster that stayed dead is forced inactive.
 	if st.Status == StatusClusterDied && now.Sub(st.LastUpdatedAt) > ClusterDiedTimeout {
-		if err := s.cm.Stop(ctx, id, s.namespace(ctx, &c)); err != nil {
+		if err := s.cm.Stop(ctx, id, s.placement(ctx, &c)); err != nil {
 			s.log.Warn("stop dead cluster", "cluster_id", id, "err", err)
 		}
 		return s.transition(ctx, &c, st, StatusInactive, 0, 0, now)
 	}
 
-	rs, err := s.cm.Status(ctx, id, s.namespace(ctx, &c))
+	rs, err := s.cm.Status(ctx, id, s.placement(ctx, &c))
 	if err != nil {
 		return cmError("get cluster status", err)
 	}

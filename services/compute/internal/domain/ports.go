@@ -14,9 +14,11 @@ type ConfigGetter interface {
 	Get(ctx context.Context, key string) (string, error)
 }
 
-// ClusterInfo is the view of a cluster that other compute packages need.
+// ClusterInfo is the view of a cluster that other compute packages need. KubeCluster and Namespace say where its
+// release lives (pass them as kube_cluster / kube_namespace to cluster-manager's Exec).
 type ClusterInfo struct {
 	ClusterID, Name, UIStatus, InternalStatus, RunID, ArtifactName string
+	KubeCluster, Namespace                                         string
 	Values                                                         map[string]any
 }
 

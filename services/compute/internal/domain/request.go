@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/darwinml/darwin/pkg/apierr"
+	"github.com/darwinml/darwin/services/compute/internal/values"
 )
 
 // Limits published by GET /get-limits and enforced on requests.
@@ -26,7 +27,6 @@ const (
 var (
 	labelRe = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`)
 	userRe  = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9](@[A-Za-z0-9.-]+\.[A-Za-z]{2,})?$`)
-	envKey  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 )
 
 // Policy names of auto-termination.
@@ -200,20 +200,6 @@ func (c *Cluster) TotalMemory() float64 {
 		t += float64(w.MaxPods) * w.Memory
 	}
 	return t
-}
-
-// EnvVars parses environment_variables lines "k=v".
-func (a AdvanceConfig) EnvVars() [][2]string {
-	var out [][2]string
-	for _, line := range strings.Split(a.EnvironmentVariables, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, _ := strings.Cut(line, "=")
-		out = append(out, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
-	}
-	return out
 }
 
 // ClusterRequest is a decoded, validated POST /cluster or PUT /cluster/{id} body.
@@ -554,10 +540,8 @@ func decodeAdvance(o obj, c *Cluster) (AdvanceConfig, error) {
 	if a.EnvironmentVariables, err = o.str(envK, false, ""); err != nil {
 		return a, err
 	}
-	for i, kv := range a.EnvVars() {
-		if !envKey.MatchString(kv[0]) {
-			return a, apierr.InvalidField(o.field(envK), "%s line %d must look like NAME=value", o.field(envK), i+1)
-		}
+	if _, err := values.ParseEnv(o.field(envK), a.EnvironmentVariables); err != nil {
+		return a, err
 	}
 	if a.LogPath, err = o.str("log_path", false, ""); err != nil {
 		return a, err

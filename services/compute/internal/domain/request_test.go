@@ -240,7 +240,10 @@ func TestValuesDocument(t *testing.T) {
 	}
 	c := r.Cluster
 	c.ID, c.ArtifactVersion, c.CloudEnv = "id-abc", 1, "kind-0"
-	v := BuildValues(&c, "localhost:5000/ray:2.37.0", "ray")
+	v, err := BuildValues(&c, "localhost:5000/ray:2.37.0", "ray", ValuesEnv{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, _ := json.Marshal(v)
 	var got struct {
 		ClusterID string `json:"cluster_id"`
@@ -303,8 +306,16 @@ func FuzzDecodeClusterRequest(f *testing.F) {
 			return
 		}
 		c := r.Cluster
-		c.ID, c.ArtifactVersion = "id-x", 1
-		if _, err := json.Marshal(BuildValues(&c, "img:1", "ns")); err != nil {
+		c.ID, c.ArtifactVersion, c.CloudEnv = "id-x", 1, "kind-0"
+		doc, err := BuildValues(&c, "img:1", "ns", ValuesEnv{})
+		if err != nil {
+			// The chain is the last validator (e.g. GPU model names): its errors must still name a field.
+			if apierr.KindOf(err) != apierr.InvalidArgument || apierr.From(err).Field == "" {
+				t.Fatalf("values error must be InvalidArgument with a field: %v", err)
+			}
+			return
+		}
+		if _, err := json.Marshal(doc); err != nil {
 			t.Fatalf("values of a valid request must encode: %v", err)
 		}
 	})

@@ -26,17 +26,23 @@ type RuntimeStatus struct {
 // StartResult is cluster-manager's answer to a start/restart.
 type StartResult struct{ ClusterName, Namespace, KubeCluster string }
 
+// Placement says where a cluster's release lives: the Kubernetes cluster (the cluster's cloud_env, sent as
+// kube_cluster) and the runtime's namespace.
+type Placement struct{ KubeCluster, Namespace string }
+
 // ClusterManager is the runtime side (cluster-manager over gRPC).
 type ClusterManager interface {
 	Apply(ctx context.Context, clusterID, artifactName string, values []byte) error
-	Start(ctx context.Context, clusterID, artifactName, namespace string) (StartResult, error)
-	Restart(ctx context.Context, clusterID, artifactName, namespace string) (StartResult, error)
-	Stop(ctx context.Context, clusterID, namespace string) error
-	Status(ctx context.Context, clusterID, namespace string) (RuntimeStatus, error)
+	Start(ctx context.Context, clusterID, artifactName string, at Placement) (StartResult, error)
+	Restart(ctx context.Context, clusterID, artifactName string, at Placement) (StartResult, error)
+	Stop(ctx context.Context, clusterID string, at Placement) error
+	Status(ctx context.Context, clusterID string, at Placement) (RuntimeStatus, error)
 }
 
 // PackageManager installs a cluster request's packages (compute-aux libraries).
 type PackageManager interface {
+	// CheckPackages validates packages and that the clone source (when not empty) exists, writing nothing.
+	CheckPackages(ctx context.Context, packages []any, cloneFrom string) error
 	InstallPackages(ctx context.Context, clusterID string, packages []any) ([]any, error)
 	ClonePackages(ctx context.Context, fromClusterID, toClusterID string) ([]any, error)
 	DeleteCluster(ctx context.Context, clusterID string) error
@@ -50,6 +56,7 @@ type Options struct {
 	PollBatch  int           // clusters per poll pass (default 10)
 	ProbeLimit time.Duration // timeout per activity probe pass (default 10s)
 	RPCTimeout time.Duration // timeout of one cluster's poll (default 30s)
+	Env        string        // deployment environment written to values documents (default "darwin-local")
 	Metrics    *Metrics      // optional
 }
 
@@ -162,7 +169,11 @@ func (s *Service) applyArtifact(ctx context.Context, c *Cluster) error {
 	if err != nil {
 		return err
 	}
-	values, err := json.Marshal(BuildValues(c, image, ns))
+	doc, err := BuildValues(c, image, ns, s.valuesEnv())
+	if err != nil {
+		return err
+	}
+	values, err := json.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("encode values: %w", err)
 	}
@@ -180,12 +191,24 @@ func cmError(what string, err error) error {
 	return apierr.Wrap(apierr.Unavailable, err, "cluster manager: %s failed", what)
 }
 
-func (s *Service) namespace(ctx context.Context, c *Cluster) string {
-	_, ns, err := s.runtimes.Resolve(ctx, c.Runtime)
-	if err != nil || ns == "" {
-		return "ray"
+func (s *Service) valuesEnv() ValuesEnv { return ValuesEnv{Env: s.opt.Env, PublicURL: s.opt.PublicURL} }
+
+// placement is where a cluster's release lives: its cloud_env (computed again for definitions stored without one)
+// and its runtime's namespace ("ray" when the runtime is gone).
+func (s *Service) placement(ctx context.Context, c *Cluster) Placement {
+	p := Placement{KubeCluster: c.CloudEnv, Namespace: "ray"}
+	if _, ns, err := s.runtimes.Resolve(ctx, c.Runtime); err == nil && ns != "" {
+		p.Namespace = ns
 	}
-	return ns
+	if p.KubeCluster == "" {
+		env, err := s.cloudEnv(ctx, c)
+		if err != nil {
+			s.log.Warn("read cloud env", "cluster_id", c.ID, "err", err)
+			env = "kind-0"
+		}
+		p.KubeCluster = env
+	}
+	return p
 }
 
 // CreateResult is the outcome of Create.
@@ -212,6 +235,19 @@ func (s *Service) Create(ctx context.Context, req ClusterRequest) (CreateResult,
 	if taken {
 		// The original silently renames duplicates; the final name is returned to the caller.
 		c.Name = c.Name + "_" + c.ID
+	}
+	// Reject bad packages before anything is applied, stored or published.
+	if s.packages != nil {
+		cloneFrom := ""
+		if c.PackagesCloneFrom != nil {
+			cloneFrom = *c.PackagesCloneFrom
+		}
+		if err := s.packages.CheckPackages(ctx, c.Packages, cloneFrom); err != nil {
+			if apierr.KindOf(err) == apierr.NotFound {
+				return CreateResult{}, apierr.InvalidField("packages_clone_from", "packages_clone_from: cluster %s not found", cloneFrom)
+			}
+			return CreateResult{}, err
+		}
 	}
 	if err := s.applyArtifact(ctx, &c); err != nil {
 		return CreateResult{}, err
@@ -316,7 +352,7 @@ func (s *Service) DashboardURLs(ctx context.Context, c *Cluster, internal bool) 
 		"resource_utilization_dashboard_url": base + "-metrics/",
 	}
 	if internal {
-		if rs, err := s.cm.Status(ctx, c.ID, s.namespace(ctx, c)); err == nil {
+		if rs, err := s.cm.Status(ctx, c.ID, s.placement(ctx, c)); err == nil {
 			if rs.JupyterURL != "" {
 				out["jupyter_lab_url"] = rs.JupyterURL
 			}
@@ -334,7 +370,7 @@ func (s *Service) Pods(ctx context.Context, id string) ([]PodState, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.cm.Status(ctx, id, s.namespace(ctx, &c))
+	rs, err := s.cm.Status(ctx, id, s.placement(ctx, &c))
 	if err != nil {
 		return nil, cmError("get cluster status", err)
 	}
@@ -350,7 +386,7 @@ func (s *Service) Resources(ctx context.Context, id string) (cores, memory float
 	if UIStatus(cs.Status.Status) != UIActive {
 		return 0, 0, false, nil
 	}
-	rs, err := s.cm.Status(ctx, id, s.namespace(ctx, &cs.Cluster))
+	rs, err := s.cm.Status(ctx, id, s.placement(ctx, &cs.Cluster))
 	if err != nil {
 		return 0, 0, false, cmError("get cluster status", err)
 	}
@@ -370,9 +406,9 @@ func (s *Service) Start(ctx context.Context, id, user string) (StartResult, erro
 	if err != nil {
 		return StartResult{}, err
 	}
-	ns := s.namespace(ctx, &cs.Cluster)
 	if cs.Status.Status != StatusInactive {
-		return StartResult{ClusterName: id, Namespace: ns}, nil
+		at := s.placement(ctx, &cs.Cluster)
+		return StartResult{ClusterName: id, Namespace: at.Namespace, KubeCluster: at.KubeCluster}, nil
 	}
 	return s.launch(ctx, cs, user, false)
 }
@@ -388,7 +424,7 @@ func (s *Service) Restart(ctx context.Context, id, user string) (StartResult, er
 
 func (s *Service) launch(ctx context.Context, cs ClusterWithStatus, user string, restart bool) (StartResult, error) {
 	c := cs.Cluster
-	ns := s.namespace(ctx, &c)
+	at := s.placement(ctx, &c)
 	reqEvent, failEvent, action := "CLUSTER_START_REQUEST_RECEIVED", "CLUSTER_START_FAILED", ActionStarted
 	if restart {
 		reqEvent, failEvent, action = "CLUSTER_RESTART_REQUEST_RECEIVED", "CLUSTER_RESTART_FAILED", ActionRestarting
@@ -396,9 +432,9 @@ func (s *Service) launch(ctx context.Context, cs ClusterWithStatus, user string,
 	var res StartResult
 	var err error
 	if restart {
-		res, err = s.cm.Restart(ctx, c.ID, c.ArtifactName(), ns)
+		res, err = s.cm.Restart(ctx, c.ID, c.ArtifactName(), at)
 	} else {
-		res, err = s.cm.Start(ctx, c.ID, c.ArtifactName(), ns)
+		res, err = s.cm.Start(ctx, c.ID, c.ArtifactName(), at)
 	}
 	now := s.clk.Now()
 	if err != nil {
@@ -433,7 +469,10 @@ func (s *Service) launch(ctx context.Context, cs ClusterWithStatus, user string,
 		}
 	}
 	if res.Namespace == "" {
-		res.Namespace = ns
+		res.Namespace = at.Namespace
+	}
+	if res.KubeCluster == "" {
+		res.KubeCluster = at.KubeCluster
 	}
 	if res.ClusterName == "" {
 		res.ClusterName = c.ID
@@ -448,7 +487,7 @@ func (s *Service) Stop(ctx context.Context, id, user string, extraEvents ...stri
 		return err
 	}
 	c := cs.Cluster
-	if err := s.cm.Stop(ctx, c.ID, s.namespace(ctx, &c)); err != nil {
+	if err := s.cm.Stop(ctx, c.ID, s.placement(ctx, &c)); err != nil {
 		now := s.clk.Now()
 		if perr := s.store.Publish(ctx, Event{Type: "CLUSTER_STOP_FAILED", ClusterID: c.ID, ClusterName: c.Name, Message: err.Error(), Time: now}); perr != nil {
 			s.log.Warn("publish event", "cluster_id", c.ID, "err", perr)
@@ -562,6 +601,14 @@ func (s *Service) Update(ctx context.Context, id string, req ClusterRequest, use
 	n.ArtifactVersion = old.ArtifactVersion + 1
 	if err := s.applyArtifact(ctx, &n); err != nil {
 		return UpdateResult{}, err
+	}
+	if n.CloudEnv != old.CloudEnv && cs.Status.Status != StatusInactive {
+		// The release moves to another Kubernetes cluster: remove it where it runs now (the stored definition still
+		// names the old one); it is started on the new one below.
+		if err := s.Stop(ctx, id, user); err != nil {
+			return UpdateResult{}, err
+		}
+		cs.Status.Status = StatusInactive
 	}
 	now := s.clk.Now()
 	err = s.store.InTx(ctx, func(tx Tx) error {
@@ -708,9 +755,13 @@ func (s *Service) ClusterInfo(ctx context.Context, clusterID string) (ClusterInf
 	c := cs.Cluster
 	info := ClusterInfo{ClusterID: c.ID, Name: c.Name, UIStatus: UIStatus(cs.Status.Status), InternalStatus: cs.Status.Status,
 		RunID: cs.Status.ActiveRunID, ArtifactName: cs.Status.ArtifactID}
+	at := s.placement(ctx, &c)
+	info.KubeCluster, info.Namespace = at.KubeCluster, at.Namespace
 	image, ns, err := s.resolveRuntime(ctx, c.Runtime)
 	if err == nil {
-		info.Values = BuildValues(&c, image, ns)
+		if doc, err := BuildValues(&c, image, ns, s.valuesEnv()); err == nil {
+			info.Values = doc
+		}
 	}
 	return info, nil
 }

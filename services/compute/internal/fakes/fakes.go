@@ -18,6 +18,7 @@ type ClusterManager struct {
 	installed map[string]string // cluster → artifact
 	pods      map[string][]domain.PodState
 	calls     []string
+	placed    map[string]domain.Placement // "<op> <cluster>" → placement of the last such call
 	FailStart error
 	// DashboardURL and JupyterURL are returned for installed clusters.
 	DashboardURL, JupyterURL string
@@ -28,7 +29,7 @@ var _ domain.ClusterManager = (*ClusterManager)(nil)
 // NewClusterManager returns an empty fake.
 func NewClusterManager() *ClusterManager {
 	return &ClusterManager{artifacts: map[string][]byte{}, installed: map[string]string{}, pods: map[string][]domain.PodState{},
-		DashboardURL: "http://127.0.0.1:1/", JupyterURL: "http://127.0.0.1:1/jupyter"}
+		placed: map[string]domain.Placement{}, DashboardURL: "http://127.0.0.1:1/", JupyterURL: "http://127.0.0.1:1/jupyter"}
 }
 
 func (m *ClusterManager) record(format string, args ...any) {
@@ -40,6 +41,15 @@ func (m *ClusterManager) Calls() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]string(nil), m.calls...)
+}
+
+// Placement returns the placement (kube cluster, namespace) of the last call op ("start", "restart", "stop",
+// "status") for a cluster, and whether there was one.
+func (m *ClusterManager) Placement(op, id string) (domain.Placement, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.placed[op+" "+id]
+	return p, ok
 }
 
 // Artifact returns the values stored under an artifact name.
@@ -81,10 +91,11 @@ func (m *ClusterManager) Apply(_ context.Context, id, artifact string, values []
 }
 
 // Start installs the release.
-func (m *ClusterManager) Start(_ context.Context, id, artifact, ns string) (domain.StartResult, error) {
+func (m *ClusterManager) Start(_ context.Context, id, artifact string, at domain.Placement) (domain.StartResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.record("start %s", id)
+	m.placed["start "+id] = at
 	if m.FailStart != nil {
 		return domain.StartResult{}, m.FailStart
 	}
@@ -92,33 +103,36 @@ func (m *ClusterManager) Start(_ context.Context, id, artifact, ns string) (doma
 		return domain.StartResult{}, apierr.New(apierr.NotFound, "artifact %s not found", artifact)
 	}
 	m.installed[id] = artifact
-	return domain.StartResult{ClusterName: id, Namespace: ns, KubeCluster: "local"}, nil
+	return domain.StartResult{ClusterName: id, Namespace: at.Namespace, KubeCluster: at.KubeCluster}, nil
 }
 
 // Restart reinstalls the release.
-func (m *ClusterManager) Restart(_ context.Context, id, artifact, ns string) (domain.StartResult, error) {
+func (m *ClusterManager) Restart(_ context.Context, id, artifact string, at domain.Placement) (domain.StartResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.record("restart %s", id)
+	m.placed["restart "+id] = at
 	m.installed[id] = artifact
 	m.pods[id] = nil
-	return domain.StartResult{ClusterName: id, Namespace: ns, KubeCluster: "local"}, nil
+	return domain.StartResult{ClusterName: id, Namespace: at.Namespace, KubeCluster: at.KubeCluster}, nil
 }
 
 // Stop removes the release and its pods.
-func (m *ClusterManager) Stop(_ context.Context, id, _ string) error {
+func (m *ClusterManager) Stop(_ context.Context, id string, at domain.Placement) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.record("stop %s", id)
+	m.placed["stop "+id] = at
 	delete(m.installed, id)
 	delete(m.pods, id)
 	return nil
 }
 
 // Status returns the pods set for the cluster.
-func (m *ClusterManager) Status(_ context.Context, id, _ string) (domain.RuntimeStatus, error) {
+func (m *ClusterManager) Status(_ context.Context, id string, at domain.Placement) (domain.RuntimeStatus, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.placed["status "+id] = at
 	_, ok := m.installed[id]
 	rs := domain.RuntimeStatus{Installed: ok, Pods: append([]domain.PodState(nil), m.pods[id]...)}
 	if ok {

@@ -3,35 +3,40 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/darwinml/darwin/pkg/apierr"
 	"github.com/darwinml/darwin/pkg/auth"
+	"github.com/darwinml/darwin/pkg/bus"
 	"github.com/darwinml/darwin/services/compute/internal/domain"
 	"github.com/darwinml/darwin/services/compute/internal/envelope"
 )
 
-// Handler is the cluster REST API.
-type Handler struct {
-	svc *domain.Service
-	log *slog.Logger
+// EventLog reads the lifecycle events recorded about a subject, newest first (pkg/bus Outbox.Recent).
+type EventLog interface {
+	Recent(ctx context.Context, subject string, limit int) ([]bus.Event, error)
 }
 
-// New returns the handler.
-func New(svc *domain.Service, log *slog.Logger) *Handler {
+// Handler is the cluster REST API.
+type Handler struct {
+	svc    *domain.Service
+	events EventLog
+	log    *slog.Logger
+}
+
+// New returns the handler. events serves GET /cluster/{id}/events; when nil that route answers 503.
+func New(svc *domain.Service, events EventLog, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{svc: svc, log: log}
+	return &Handler{svc: svc, events: events, log: log}
 }
 
 // Routes registers the cluster routes (without the /compute prefix).
@@ -72,6 +77,7 @@ func (h *Handler) Routes(r chi.Router) {
 	r.Get("/cluster/{id}/dashboards", h.dashboards)
 	r.Get("/cluster/{id}/pods", h.pods)
 	r.Get("/cluster/{id}/resources", h.resources)
+	r.Get("/cluster/{id}/events", h.clusterEvents)
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -101,12 +107,13 @@ func user(r *http.Request) (string, error) {
 	return id.Email, nil
 }
 
-// optionalUser returns the identity or def.
-func optionalUser(r *http.Request, def string) string {
-	if id, ok := auth.FromContext(r.Context()); ok && id.Email != "" {
-		return id.Email
+// optionalUser returns the identity, def when no identity header was sent, and the InvalidArgument error of a
+// malformed msd-user header (or an unknown bearer token).
+func optionalUser(r *http.Request, def string) (string, error) {
+	if r.Header.Get(auth.HeaderUser) == "" && r.Header.Get(auth.HeaderAuthorization) == "" {
+		return def, nil
 	}
-	return def
+	return user(r)
 }
 
 func (h *Handler) health(w http.ResponseWriter, _ *http.Request) {
@@ -153,7 +160,15 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) dashboards(w http.ResponseWriter, r *http.Request) {
-	internal, _ := strconv.ParseBool(r.URL.Query().Get("internal"))
+	internal := false
+	if raw := r.URL.Query().Get("internal"); raw != "" {
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			h.fail(w, r, apierr.InvalidField("internal", "internal must be true or false"))
+			return
+		}
+		internal = b
+	}
 	d, err := h.svc.Dashboards(r.Context(), chi.URLParam(r, "id"), internal)
 	if err != nil {
 		h.fail(w, r, err)
@@ -189,6 +204,11 @@ func (h *Handler) resources(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
+	u, err := optionalUser(r, "user_not_passed")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	body, err := readBody(r)
 	if err != nil {
 		h.fail(w, r, err)
@@ -199,7 +219,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	res, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), req, optionalUser(r, "user_not_passed"))
+	res, err := h.svc.Update(r.Context(), chi.URLParam(r, "id"), req, u)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -257,27 +277,15 @@ func (h *Handler) stop(w http.ResponseWriter, r *http.Request) {
 	envelope.OK(w, http.StatusAccepted, "Cluster stopped successfully", map[string]any{"cluster_id": id})
 }
 
-// requiredField decodes a JSON object body and returns its field name as a T.
-func requiredField[T any](r *http.Request, name string) (T, error) {
-	var v T
-	var body map[string]json.RawMessage
-	if err := envelope.DecodeJSON(r, &body); err != nil {
-		return v, err
-	}
-	raw, ok := body[name]
-	if !ok || string(raw) == "null" {
-		return v, apierr.InvalidField(name, "%s is required", name)
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, apierr.InvalidField(name, "%s has the wrong type", name)
-	}
-	return v, nil
-}
-
-// mutation runs a definition change taking one required body field and answers with the changed fields.
-func mutation[T any](h *Handler, w http.ResponseWriter, r *http.Request, field, msg string,
+// mutation runs a definition change whose body decode gives a T, and answers with the changed fields.
+func mutation[T any](h *Handler, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, error), msg string,
 	fn func(ctx context.Context, id string, v T) (domain.Cluster, error), view func(c domain.Cluster) map[string]any) {
-	v, err := requiredField[T](r, field)
+	body, err := readBody(r)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v, err := decode(body)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -291,7 +299,7 @@ func mutation[T any](h *Handler, w http.ResponseWriter, r *http.Request, field, 
 }
 
 func (h *Handler) rename(w http.ResponseWriter, r *http.Request) {
-	mutation(h, w, r, "cluster_name", "Cluster name updated successfully", h.svc.Rename,
+	mutation(h, w, r, DecodeRename, "Cluster name updated successfully", h.svc.Rename,
 		func(c domain.Cluster) map[string]any {
 			return map[string]any{"cluster_id": c.ID, "cluster_name": c.Name}
 		})
@@ -302,33 +310,29 @@ func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	mutation(h, w, r, "cluster_user", "Cluster user updated successfully", h.svc.ChangeUser,
+	mutation(h, w, r, DecodeChangeUser, "Cluster user updated successfully", h.svc.ChangeUser,
 		func(c domain.Cluster) map[string]any { return map[string]any{"cluster_id": c.ID, "user": c.User} })
 }
 
 func (h *Handler) setTags(w http.ResponseWriter, r *http.Request) {
-	mutation(h, w, r, "tags", "Cluster tags updated successfully", h.svc.SetTags,
+	mutation(h, w, r, DecodeTags, "Cluster tags updated successfully", h.svc.SetTags,
 		func(c domain.Cluster) map[string]any {
 			return map[string]any{"cluster_id": c.ID, "tags": nonNil(c.Tags)}
 		})
 }
 
 func (h *Handler) initScriptStatus(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		ClusterID string `json:"cluster_id"`
-		Status    string `json:"status"`
-		Message   string `json:"message"`
-		UID       string `json:"uid"`
-	}
-	if err := envelope.DecodeJSON(r, &body); err != nil {
+	body, err := readBody(r)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if body.ClusterID == "" {
-		h.fail(w, r, apierr.InvalidField("cluster_id", "cluster_id is required"))
+	rep, err := DecodeInitScriptStatus(body)
+	if err != nil {
+		h.fail(w, r, err)
 		return
 	}
-	if err := h.svc.InitScriptStatus(r.Context(), body.ClusterID, body.Status, body.Message, body.UID); err != nil {
+	if err := h.svc.InitScriptStatus(r.Context(), rep.ClusterID, rep.Status, rep.Message, rep.UID); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -465,9 +469,9 @@ func (h *Handler) filters(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) runningClusters(w http.ResponseWriter, r *http.Request) {
-	minutes, err := strconv.Atoi(chi.URLParam(r, "minutes"))
-	if err != nil || minutes < 0 {
-		h.fail(w, r, apierr.InvalidField("running_time", "running_time must be a non-negative integer number of minutes"))
+	minutes, err := ParseRunningMinutes(chi.URLParam(r, "minutes"))
+	if err != nil {
+		h.fail(w, r, err)
 		return
 	}
 	var running []string
@@ -504,22 +508,21 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	var body struct {
-		ClusterID string `json:"cluster_id"`
-	}
-	if err := envelope.DecodeJSON(r, &body); err != nil {
+	body, err := readBody(r)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	if body.ClusterID == "" {
-		h.fail(w, r, apierr.InvalidField("cluster_id", "cluster_id is required"))
-		return
-	}
-	if _, err := h.svc.Metadata(r.Context(), body.ClusterID); err != nil {
+	clusterID, err := DecodeVisit(body)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	n, err := h.svc.Store().RecordVisit(r.Context(), u, body.ClusterID, h.svc.Clock().Now())
+	if _, err := h.svc.Metadata(r.Context(), clusterID); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	n, err := h.svc.Store().RecordVisit(r.Context(), u, clusterID, h.svc.Clock().Now())
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -561,20 +564,13 @@ func (h *Handler) actionGroups(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	offset, err := envelope.QueryInt(r, "offset", 0)
+	qv := r.URL.Query()
+	pq, err := ParsePageQuery(qv.Get("offset"), qv.Get("page_size"), qv.Get("sort_order"), true)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	size, err := envelope.QueryInt(r, "page_size", 10)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if offset < 0 || size < 1 || size > MaxPageSize {
-		h.fail(w, r, apierr.InvalidField("page_size", "page_size must be between 1 and %d and offset not negative", MaxPageSize))
-		return
-	}
+	offset, size, desc := pq.Offset, pq.PageSize, pq.Desc
 	actions, err := h.svc.Store().ListActions(r.Context(), id)
 	if err != nil {
 		h.fail(w, r, err)
@@ -595,7 +591,6 @@ func (h *Handler) actionGroups(w http.ResponseWriter, r *http.Request) {
 		}
 		g.last = a
 	}
-	desc := !strings.EqualFold(r.URL.Query().Get("sort_order"), "asc")
 	sort.SliceStable(order, func(i, j int) bool {
 		a, b := groups[order[i]].first.UpdatedAt, groups[order[j]].first.UpdatedAt
 		if desc {
@@ -616,7 +611,11 @@ func (h *Handler) actionGroups(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) actionGroupDetails(w http.ResponseWriter, r *http.Request) {
 	runID := chi.URLParam(r, "run_id")
-	desc := strings.EqualFold(r.URL.Query().Get("sort_order"), "desc")
+	desc, err := ParseSortOrder(r.URL.Query().Get("sort_order"), false)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	actions, err := h.svc.Store().ActionsOfRun(r.Context(), runID, desc)
 	if err != nil {
 		h.fail(w, r, err)
@@ -650,23 +649,21 @@ func (h *Handler) costPredict(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) inactiveJobClusters(w http.ResponseWriter, r *http.Request) {
-	offset, err := envelope.QueryInt(r, "offset", 0)
+	qv := r.URL.Query()
+	offset, err := boundedInt("offset", qv.Get("offset"), 0, 0, maxInt32)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	limit, err := envelope.QueryInt(r, "limit", 1000)
+	limit, err := boundedInt("limit", qv.Get("limit"), 1000, 1, 1000)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	days, err := envelope.QueryInt(r, "days", 30)
+	// days is bounded (100 years) so the cutoff computation cannot overflow.
+	days, err := boundedInt("days", qv.Get("days"), 30, 0, 36500)
 	if err != nil {
 		h.fail(w, r, err)
-		return
-	}
-	if offset < 0 || limit < 1 || limit > 1000 || days < 0 {
-		h.fail(w, r, apierr.InvalidField("limit", "limit must be 1-1000, offset and days not negative"))
 		return
 	}
 	ids, err := h.svc.InactiveJobClusters(r.Context(), days, offset, limit)
@@ -689,4 +686,33 @@ func (h *Handler) forceUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	envelope.OK(w, http.StatusOK, "Cluster force updated successfully", map[string]any{"cluster_id": id, "artifact_name": art})
+}
+
+// clusterEvents answers GET /cluster/{id}/events?limit=50: the cluster's lifecycle events from the outbox,
+// newest first, in the chronos shape {event_type, timestamp, cluster_id, cluster_name, message, metadata}.
+func (h *Handler) clusterEvents(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	limit, err := ParseEventsLimit(r.URL.Query().Get("limit"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if _, err := h.svc.Metadata(r.Context(), id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if h.events == nil {
+		h.fail(w, r, apierr.New(apierr.Unavailable, "event log is not configured"))
+		return
+	}
+	evs, err := h.events.Recent(r.Context(), id, limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := make([]any, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, eventView(e))
+	}
+	envelope.OK(w, http.StatusOK, "Cluster events fetched successfully", out)
 }

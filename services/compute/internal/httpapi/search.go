@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -203,5 +202,3 @@ func DecodeClusterSearch(body []byte) (domain.SearchQuery, int, error) {
 	}
 	return q, ps, nil
 }
-
-var _ = json.Marshal

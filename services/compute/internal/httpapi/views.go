@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/darwinml/darwin/pkg/bus"
 	"github.com/darwinml/darwin/services/compute/internal/domain"
 )
 
@@ -120,3 +121,27 @@ func costRange(c *domain.Cluster) string {
 }
 
 func trimFloat(f float64) string { return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64) }
+
+// eventView renders an outbox event like the body posted to chronos (bus.ToChronos): the run id and the
+// artifact name, top-level fields there, go into metadata here; metadata is {} when there is nothing.
+func eventView(e bus.Event) map[string]any {
+	ce := bus.ToChronos(e)
+	meta := map[string]any{}
+	for k, v := range ce.Metadata {
+		meta[k] = v
+	}
+	if ce.SessionID != "" {
+		meta["session_id"] = ce.SessionID
+	}
+	if ce.ArtifactName != "" {
+		meta["artifact_name"] = ce.ArtifactName
+	}
+	return map[string]any{
+		"event_type":   ce.EventType,
+		"timestamp":    iso(e.Time),
+		"cluster_id":   ce.ClusterID,
+		"cluster_name": ce.ClusterName,
+		"message":      ce.Message,
+		"metadata":     meta,
+	}
+}

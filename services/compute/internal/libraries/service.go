@@ -288,6 +288,32 @@ func (s *Service) rollbackLibraries(ctx context.Context, clusterID string, ids [
 // InstallPackages installs the packages of a cluster request (ClusterRequest.packages: JSON values of
 // InstallRequest shape); errors name the field as packages[i]....
 func (s *Service) InstallPackages(ctx context.Context, clusterID string, packages []any) ([]Library, error) {
+	specs, err := ParsePackages(packages)
+	if err != nil {
+		return nil, err
+	}
+	if len(specs) == 0 {
+		return []Library{}, nil
+	}
+	return s.Install(ctx, clusterID, specs)
+}
+
+// CheckPackages validates ClusterRequest.packages and that the packages_clone_from cluster (when not empty)
+// exists, writing nothing.
+func (s *Service) CheckPackages(ctx context.Context, packages []any, cloneFrom string) error {
+	if _, err := ParsePackages(packages); err != nil {
+		return err
+	}
+	if cloneFrom == "" {
+		return nil
+	}
+	_, err := s.cluster(ctx, cloneFrom)
+	return err
+}
+
+// ParsePackages validates ClusterRequest.packages without touching storage, naming the offending field
+// (packages[i].…), so a create can reject bad packages before it stores anything.
+func ParsePackages(packages []any) ([]Spec, error) {
 	specs := make([]Spec, 0, len(packages))
 	for i, p := range packages {
 		buf, err := json.Marshal(p)
@@ -309,10 +335,7 @@ func (s *Service) InstallPackages(ctx context.Context, clusterID string, package
 		}
 		specs = append(specs, spec)
 	}
-	if len(specs) == 0 {
-		return []Library{}, nil
-	}
-	return s.Install(ctx, clusterID, specs)
+	return specs, nil
 }
 
 // CloneLibraries installs on toClusterID every library of fromClusterID that is not being uninstalled

@@ -63,6 +63,9 @@ type Common struct {
 	DB struct {
 		DSN string `yaml:"dsn"`
 	} `yaml:"db"`
+	Bus struct {
+		ChronosURL string `yaml:"chronos_url"`
+	} `yaml:"bus"`
 }
 
 // RegisterFlags registers the all-in-one flags and every service's flags.
@@ -73,6 +76,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.Target, "target", "all", "comma-separated modules to run: all, compute, cluster-manager")
 	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown timeout")
 	f.StringVar(&c.Common.DB.DSN, "common.db.dsn", "", "database DSN inherited by every service that sets none (default: one SQLite file per service under -data-dir)")
+	f.StringVar(&c.Common.Bus.ChronosURL, "common.bus.chronos-url", "", "chronos base URL every service delivers its lifecycle events to (events wait in each service's outbox until then)")
 	c.Log.RegisterFlags(f)
 	c.Compute.RegisterFlags(f)
 	c.ClusterManager.RegisterFlags(f)
@@ -83,6 +87,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 func (c *Config) resolve(httpAddr string) {
 	public := publicURL(httpAddr)
 	config.Inherit(&c.Compute.DB.DSN, c.Common.DB.DSN)
+	config.Inherit(&c.Compute.ChronosURL, c.Common.Bus.ChronosURL)
 	if c.Compute.DB.DSN == "" {
 		c.Compute.DB.DSN = "sqlite://" + filepath.Join(c.DataDir, "compute.db")
 	}

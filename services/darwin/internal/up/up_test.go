@@ -70,7 +70,11 @@ func TestResolveDerivesFromDataDir(t *testing.T) {
 
 	explicit := Config{DataDir: "/srv/darwin", Common: Common{}}
 	explicit.Common.DB.DSN = "mysql://root@tcp(db:3306)/darwin"
+	explicit.Common.Bus.ChronosURL = "http://chronos:8000"
 	explicit.resolve("127.0.0.1:9999")
+	if explicit.Compute.ChronosURL != "http://chronos:8000" {
+		t.Errorf("common chronos url not inherited: %q", explicit.Compute.ChronosURL)
+	}
 	if explicit.Compute.DB.DSN != "mysql://root@tcp(db:3306)/darwin" {
 		t.Errorf("common dsn not inherited: %q", explicit.Compute.DB.DSN)
 	}
