@@ -418,7 +418,7 @@ func (a packageAdapter) DeleteCluster(ctx context.Context, clusterID string) err
 // unavailableExecutor answers when no cluster-manager connection exists.
 type unavailableExecutor struct{}
 
-func (unavailableExecutor) Exec(context.Context, string, string, string, string, int) ([]string, error) {
+func (unavailableExecutor) Exec(context.Context, libraries.ExecRequest) ([]string, error) {
 	return nil, apierr.New(apierr.Unavailable, "cluster manager is not connected")
 }
 

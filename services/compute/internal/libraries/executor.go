@@ -15,10 +15,20 @@ type PodStatus struct {
 	Output   string
 }
 
+// ExecRequest is one command to start on a cluster's pods.
+type ExecRequest struct {
+	ClusterID, ExecutionID string
+	Target                 string // "head", "worker" or "cluster"
+	Command                string
+	TimeoutSeconds         int
+	// KubeCluster and Namespace place the cluster (compute's cloud env and the runtime's namespace).
+	KubeCluster, Namespace string
+}
+
 // Executor runs commands on a running cluster's pods (the cluster manager's Exec / GetExecStatus).
 type Executor interface {
-	// Exec starts command on the target pods ("head", "worker" or "cluster") and returns their names.
-	Exec(ctx context.Context, clusterID, executionID, target, command string, timeoutSeconds int) ([]string, error)
+	// Exec starts the command on the target pods and returns their names.
+	Exec(ctx context.Context, req ExecRequest) ([]string, error)
 	// ExecStatus reports per-pod progress; an apierr NotFound error means the cluster manager has no record.
 	ExecStatus(ctx context.Context, clusterID, executionID string) ([]PodStatus, error)
 }
@@ -34,13 +44,15 @@ func NewGRPCExecutor(client clustermanagerv1.ClusterManagerServiceClient) *GRPCE
 }
 
 // Exec implements Executor.
-func (g *GRPCExecutor) Exec(ctx context.Context, clusterID, executionID, target, command string, timeoutSeconds int) ([]string, error) {
+func (g *GRPCExecutor) Exec(ctx context.Context, req ExecRequest) ([]string, error) {
 	resp, err := g.client.Exec(ctx, &clustermanagerv1.ExecRequest{
-		ClusterName:    clusterID,
-		Target:         target,
-		Command:        command,
-		TimeoutSeconds: int32(min(timeoutSeconds, MaxTimeoutSeconds)),
-		ExecutionId:    executionID,
+		ClusterName:    req.ClusterID,
+		KubeCluster:    req.KubeCluster,
+		KubeNamespace:  req.Namespace,
+		Target:         req.Target,
+		Command:        req.Command,
+		TimeoutSeconds: int32(min(req.TimeoutSeconds, MaxTimeoutSeconds)),
+		ExecutionId:    req.ExecutionID,
 	})
 	if err != nil {
 		return nil, apierr.FromGRPC(err)

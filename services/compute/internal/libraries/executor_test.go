@@ -42,11 +42,13 @@ func TestGRPCExecutor(t *testing.T) {
 	t.Parallel()
 	c := &fakeCMClient{}
 	x := libraries.NewGRPCExecutor(c)
-	pods, err := x.Exec(t.Context(), "id-1", "e1", "worker", "ls ; pwd", 30)
+	pods, err := x.Exec(t.Context(), libraries.ExecRequest{ClusterID: "id-1", ExecutionID: "e1", Target: "worker", Command: "ls ; pwd",
+		TimeoutSeconds: 30, KubeCluster: "kind-0", Namespace: "ray"})
 	if err != nil || len(pods) != 2 {
 		t.Fatalf("Exec = %v, %v", pods, err)
 	}
-	if g := c.gotExec; g.GetClusterName() != "id-1" || g.GetExecutionId() != "e1" || g.GetTarget() != "worker" || g.GetCommand() != "ls ; pwd" || g.GetTimeoutSeconds() != 30 {
+	if g := c.gotExec; g.GetClusterName() != "id-1" || g.GetExecutionId() != "e1" || g.GetTarget() != "worker" || g.GetCommand() != "ls ; pwd" || g.GetTimeoutSeconds() != 30 ||
+		g.GetKubeCluster() != "kind-0" || g.GetKubeNamespace() != "ray" {
 		t.Errorf("ExecRequest = %v", g)
 	}
 	st, err := x.ExecStatus(t.Context(), "id-1", "e1")
@@ -61,7 +63,7 @@ func TestGRPCExecutor(t *testing.T) {
 		t.Errorf("NotFound status mapped to %v", err)
 	}
 	c.err = status.Error(codes.Unavailable, "down")
-	if _, err := x.Exec(t.Context(), "id-1", "e2", "head", "x", 1); !apierr.Is(err, apierr.Unavailable) {
+	if _, err := x.Exec(t.Context(), libraries.ExecRequest{ClusterID: "id-1", ExecutionID: "e2", Target: "head", Command: "x", TimeoutSeconds: 1}); !apierr.Is(err, apierr.Unavailable) {
 		t.Errorf("Unavailable status mapped to %v", err)
 	}
 }

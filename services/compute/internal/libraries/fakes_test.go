@@ -30,7 +30,7 @@ func newFakeClusters() *fakeClusters { return &fakeClusters{clusters: map[string
 func (f *fakeClusters) set(id, uiStatus, runID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.clusters[id] = domain.ClusterInfo{ClusterID: id, Name: "name-" + id, UIStatus: uiStatus, RunID: runID}
+	f.clusters[id] = domain.ClusterInfo{ClusterID: id, Name: "name-" + id, UIStatus: uiStatus, RunID: runID, KubeCluster: "kind-0", Namespace: "ray"}
 }
 
 func (f *fakeClusters) ClusterInfo(_ context.Context, id string) (domain.ClusterInfo, error) {
@@ -76,6 +76,7 @@ func (f *fakeArtifacts) last() chartCall {
 type execCall struct {
 	ClusterID, ExecutionID, Target, Command string
 	Timeout                                 int
+	KubeCluster, Namespace                  string
 }
 
 type fakeExec struct {
@@ -91,14 +92,14 @@ func newFakeExec() *fakeExec {
 	return &fakeExec{pods: map[string][]libraries.PodStatus{}, statusCalls: map[string]int{}}
 }
 
-func (f *fakeExec) Exec(_ context.Context, clusterID, executionID, target, command string, timeout int) ([]string, error) {
+func (f *fakeExec) Exec(_ context.Context, req libraries.ExecRequest) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failExec != nil {
 		return nil, f.failExec
 	}
-	f.execs = append(f.execs, execCall{clusterID, executionID, target, command, timeout})
-	return []string{clusterID + "-head"}, nil
+	f.execs = append(f.execs, execCall{req.ClusterID, req.ExecutionID, req.Target, req.Command, req.TimeoutSeconds, req.KubeCluster, req.Namespace})
+	return []string{req.ClusterID + "-head"}, nil
 }
 
 func (f *fakeExec) ExecStatus(_ context.Context, _ string, executionID string) ([]libraries.PodStatus, error) {

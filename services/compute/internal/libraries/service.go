@@ -190,8 +190,19 @@ func (s *Service) execute(ctx context.Context, cmds []Command) error {
 		return err
 	}
 	var firstErr error
+	placed := map[string]domain.ClusterInfo{}
 	for _, c := range cmds {
-		if _, err := s.exec.Exec(ctx, c.ClusterID, c.ExecutionID, c.Target, c.Command, c.Timeout); err != nil {
+		info, ok := placed[c.ClusterID]
+		if !ok {
+			var err error
+			if info, err = s.cluster(ctx, c.ClusterID); err != nil {
+				return err
+			}
+			placed[c.ClusterID] = info
+		}
+		req := ExecRequest{ClusterID: c.ClusterID, ExecutionID: c.ExecutionID, Target: c.Target, Command: c.Command,
+			TimeoutSeconds: c.Timeout, KubeCluster: info.KubeCluster, Namespace: info.Namespace}
+		if _, err := s.exec.Exec(ctx, req); err != nil {
 			s.logger.WarnContext(ctx, "remote command exec failed", "cluster_id", c.ClusterID, "execution_id", c.ExecutionID, "err", err)
 			if _, serr := s.store.Settle(ctx, c.ExecutionID, CmdFailed, ErrCodeExecUnavailable, "", now); serr != nil {
 				return serr

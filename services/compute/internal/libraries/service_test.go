@@ -219,7 +219,7 @@ func TestLifecycleContract(t *testing.T) {
 		tr := libs[0]
 		calls := e.exec.execCalls()
 		last := calls[len(calls)-1]
-		if tr.Status != "running" || last != (execCall{"c1", *tr.ExecutionID, "cluster", "pip install torch", 300}) {
+		if tr.Status != "running" || last != (execCall{"c1", *tr.ExecutionID, "cluster", "pip install torch", 300, "kind-0", "ray"}) {
 			t.Errorf("active install = %+v, exec %+v", tr, last)
 		}
 		// Exec refused → failed with its own code.
@@ -317,7 +317,7 @@ func TestLifecycleContract(t *testing.T) {
 			t.Errorf("execute = %+v, %v", res, err)
 		}
 		calls = e.exec.execCalls()
-		if calls[len(calls)-1] != (execCall{"c1", res.ExecutionID, "worker", "ls ; pwd", 5}) {
+		if calls[len(calls)-1] != (execCall{"c1", res.ExecutionID, "worker", "ls ; pwd", 5, "kind-0", "ray"}) {
 			t.Errorf("exec call = %+v", calls[len(calls)-1])
 		}
 
