@@ -25,9 +25,11 @@ run: build ## Start the whole platform on embedded defaults (http://127.0.0.1:80
 	$(BIN)/darwin up --http-addr $(HTTP_ADDR) --data-dir $(DATA_DIR)
 
 .PHONY: test-env
-test-env: ## Start the test databases (MariaDB, PostgreSQL) and write their DSNs to .cache/test-env.sh
+test-env: ## Start the test databases (MariaDB, PostgreSQL), build/cache kube-apiserver + etcd; write .cache/test-env.sh
 	@mkdir -p $(CURDIR)/.cache
-	bash scripts/test-databases.sh > $(TEST_ENV)
+	bash scripts/test-databases.sh > $(TEST_ENV).tmp
+	echo "export KUBEBUILDER_ASSETS='$$(bash scripts/k8s-test-binaries.sh)'" >> $(TEST_ENV).tmp
+	mv $(TEST_ENV).tmp $(TEST_ENV)
 	@cat $(TEST_ENV)
 
 .PHONY: test

@@ -1,7 +1,9 @@
 // Package clustermanager is darwin-cluster-manager: it stores the versioned
 // values documents (artifacts) of Ray clusters and runs them through a
-// driver — today the local process driver, which starts one head and N
-// worker processes per cluster on this machine. It serves the
+// driver: the local process driver (default), which starts one head and N
+// worker processes per cluster on this machine, or the Kubernetes driver,
+// which installs each cluster as a KubeRay RayCluster through the Helm SDK.
+// It serves the
 // ClusterManagerService gRPC API (used by compute), the original DCM REST
 // surface, and a reverse proxy for the clusters' dashboards.
 package clustermanager
@@ -11,10 +13,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -27,6 +31,7 @@ import (
 	"github.com/darwinml/darwin/pkg/log"
 	clustermanagerv1 "github.com/darwinml/darwin/proto/darwin/clustermanager/v1"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/artifact"
+	"github.com/darwinml/darwin/services/cluster-manager/internal/driver"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/driver/local"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/grpcapi"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/httpapi"
@@ -45,7 +50,8 @@ const (
 // Config of the cluster manager. YAML keys are snake_case; flags carry the
 // -cluster-manager. prefix.
 type Config struct {
-	// Driver runs the clusters: "local" (processes on this machine).
+	// Driver runs the clusters: "local" (processes on this machine) or
+	// "kubernetes" (KubeRay RayClusters installed with Helm).
 	Driver string `yaml:"driver"`
 	// DataDir holds artifacts (artifacts/) and local driver state (clusters/<id>/).
 	DataDir string `yaml:"data_dir"`
@@ -67,6 +73,47 @@ type Config struct {
 	// default: clusters outlive the service and are re-attached on start.
 	// Tests and throwaway setups turn it on.
 	StopClustersOnShutdown bool `yaml:"stop_clusters_on_shutdown"`
+
+	// Kubernetes driver.
+
+	// Kubeconfigs maps kube_cluster names (as compute sends them) to
+	// kubeconfig files. Empty: the in-cluster config is used.
+	Kubeconfigs StringMap `yaml:"kubeconfigs"`
+	// DefaultKubeCluster is used when a request names no kube_cluster.
+	DefaultKubeCluster string `yaml:"default_kube_cluster"`
+	// Namespace is used when a request names no namespace.
+	Namespace string `yaml:"namespace"`
+	// HelmTimeout bounds each Helm install/upgrade/uninstall.
+	HelmTimeout time.Duration `yaml:"helm_timeout"`
+}
+
+// StringMap is a map[string]string flag ("k=v,k2=v2").
+type StringMap map[string]string
+
+func (m *StringMap) String() string {
+	parts := make([]string, 0, len(*m))
+	for k, v := range *m {
+		parts = append(parts, k+"="+v)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// Set parses "k=v,k2=v2".
+func (m *StringMap) Set(s string) error {
+	out := StringMap{}
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || strings.TrimSpace(k) == "" || strings.TrimSpace(v) == "" {
+			return fmt.Errorf("%q is not name=path", p)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	*m = out
+	return nil
 }
 
 // StringList is a []string flag (comma-separated).
@@ -87,7 +134,7 @@ func (l *StringList) Set(s string) error {
 
 // RegisterFlags registers the -cluster-manager.* flags with defaults.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
-	f.StringVar(&c.Driver, "cluster-manager.driver", DriverLocal, `cluster driver: "local" (processes on this machine)`)
+	f.StringVar(&c.Driver, "cluster-manager.driver", DriverLocal, `cluster driver: "local" (processes on this machine) or "kubernetes" (KubeRay via Helm)`)
 	f.StringVar(&c.DataDir, "cluster-manager.data-dir", filepath.Join("darwin-data", "cluster-manager"), "directory for artifacts and local cluster state")
 	f.Var(&c.NodeCommand, "cluster-manager.node-command", `comma-separated command that starts a node process (default: this executable + "node")`)
 	f.StringVar(&c.PublicBaseURL, "cluster-manager.public-base-url", "http://localhost:8080", "public base URL under which the dashboard proxy is mounted")
@@ -95,6 +142,10 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.NodeTimeout, "cluster-manager.node-timeout", node.DefaultNodeTimeout, "a worker without heartbeat for this long is not Running")
 	f.DurationVar(&c.StopGracePeriod, "cluster-manager.stop-grace-period", node.DefaultStopGrace, "grace period between SIGTERM and SIGKILL when stopping a cluster")
 	f.IntVar(&c.MaxConcurrentJobs, "cluster-manager.max-concurrent-jobs", node.DefaultMaxConcurrentJobs, "jobs running at once per head; more wait PENDING")
+	f.Var(&c.Kubeconfigs, "cluster-manager.kubeconfigs", "kubernetes driver: kube_cluster=kubeconfig-path pairs, comma-separated (empty: in-cluster config)")
+	f.StringVar(&c.DefaultKubeCluster, "cluster-manager.default-kube-cluster", "", "kubernetes driver: kube_cluster used when a request names none")
+	f.StringVar(&c.Namespace, "cluster-manager.namespace", driver.DefaultKubeNamespace, "kubernetes driver: namespace used when a request names none")
+	f.DurationVar(&c.HelmTimeout, "cluster-manager.helm-timeout", driver.DefaultHelmTimeout, "kubernetes driver: timeout of each Helm install/upgrade/uninstall")
 	f.BoolVar(&c.StopClustersOnShutdown, "cluster-manager.stop-clusters-on-shutdown", false, "stop every cluster when the service stops (default: leave them running and re-attach on start)")
 }
 
@@ -103,9 +154,21 @@ func (c *Config) Validate() error {
 	switch c.Driver {
 	case DriverLocal:
 	case DriverKubernetes:
-		return errors.New(`cluster-manager.driver: "kubernetes" is not available yet; use "local"`)
+		if c.DefaultKubeCluster != "" && len(c.Kubeconfigs) > 0 {
+			if _, ok := c.Kubeconfigs[c.DefaultKubeCluster]; !ok {
+				return fmt.Errorf("cluster-manager.default_kube_cluster %q is not a key of kubeconfigs", c.DefaultKubeCluster)
+			}
+		}
+		for name, path := range c.Kubeconfigs {
+			if name == "" || path == "" {
+				return errors.New("cluster-manager.kubeconfigs: names and paths must not be empty")
+			}
+		}
+		if c.HelmTimeout <= 0 {
+			return errors.New("cluster-manager.helm_timeout must be positive")
+		}
 	default:
-		return fmt.Errorf("cluster-manager.driver: unknown driver %q (supported: local)", c.Driver)
+		return fmt.Errorf("cluster-manager.driver: unknown driver %q (supported: local, kubernetes)", c.Driver)
 	}
 	if c.DataDir == "" {
 		return errors.New("cluster-manager.data_dir is required")
@@ -127,13 +190,21 @@ type Deps struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Clock      clock.Clock
+	// KubernetesDriver is required when Config.Driver is "kubernetes".
+	KubernetesDriver KubernetesDriverFunc
 }
+
+// KubernetesDriverFunc builds the Kubernetes driver over the service's artifact store. The cluster-manager
+// binary passes kube.Factory(...); darwin up passes nothing, so client-go and Helm are not linked into it.
+type KubernetesDriverFunc func(store artifact.Store, logger *slog.Logger, clk clock.Clock) (driver.Driver, error)
 
 // Service is the cluster manager.
 type Service struct {
 	cfg    Config
 	logger *slog.Logger
-	drv    *local.Driver
+	drv    driver.Driver
+	local  *local.Driver // set for the local driver
+	kube   io.Closer     // set for the kubernetes driver
 	grpc   *grpcapi.Server
 	http   *httpapi.API
 	proxy  *httpapi.DashboardProxy
@@ -149,36 +220,53 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if clk == nil {
 		clk = clock.Real()
 	}
-	nodeCmd := []string(cfg.NodeCommand)
-	if len(nodeCmd) == 0 {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find own executable for node_command: %w", err)
-		}
-		nodeCmd = []string{exe, "node"}
-	}
 	store, err := artifact.NewFS(filepath.Join(cfg.DataDir, "artifacts"))
 	if err != nil {
 		return nil, err
 	}
-	drv, err := local.New(local.Config{
-		DataDir: cfg.DataDir, NodeCommand: nodeCmd, HeartbeatInterval: cfg.HeartbeatInterval,
-		NodeTimeout: cfg.NodeTimeout, StopGrace: cfg.StopGracePeriod, MaxConcurrentJobs: cfg.MaxConcurrentJobs,
-	}, store, logger, clk)
-	if err != nil {
-		return nil, err
+	s := &Service{cfg: cfg, logger: logger}
+	var drv driver.Driver
+	switch cfg.Driver {
+	case DriverKubernetes:
+		if deps.KubernetesDriver == nil {
+			return nil, errors.New(`cluster-manager.driver "kubernetes" is not built into this binary (darwin up runs the local driver); run the cluster-manager binary`)
+		}
+		kd, err := deps.KubernetesDriver(store, logger, clk)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes driver: %w", err)
+		}
+		drv = kd
+		if c, ok := kd.(io.Closer); ok {
+			s.kube = c
+		}
+	default:
+		nodeCmd := []string(cfg.NodeCommand)
+		if len(nodeCmd) == 0 {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, fmt.Errorf("find own executable for node_command: %w", err)
+			}
+			nodeCmd = []string{exe, "node"}
+		}
+		ld, err := local.New(local.Config{
+			DataDir: cfg.DataDir, NodeCommand: nodeCmd, HeartbeatInterval: cfg.HeartbeatInterval,
+			NodeTimeout: cfg.NodeTimeout, StopGrace: cfg.StopGracePeriod, MaxConcurrentJobs: cfg.MaxConcurrentJobs,
+		}, store, logger, clk)
+		if err != nil {
+			return nil, err
+		}
+		s.local, drv = ld, ld
 	}
 	if deps.Registerer != nil {
 		if err := registerMetrics(deps.Registerer, drv); err != nil {
 			return nil, err
 		}
 	}
-	return &Service{
-		cfg: cfg, logger: logger, drv: drv,
-		grpc:  grpcapi.New(drv, logger),
-		http:  httpapi.New(drv, logger, clk),
-		proxy: httpapi.NewDashboardProxy(drv, logger),
-	}, nil
+	s.drv = drv
+	s.grpc = grpcapi.New(drv, logger)
+	s.http = httpapi.New(drv, logger, clk)
+	s.proxy = httpapi.NewDashboardProxy(drv, logger)
+	return s, nil
 }
 
 // Module starts the service: Start re-attaches to clusters still running
@@ -189,20 +277,26 @@ func (s *Service) Module() app.Module {
 	return app.Module{
 		Name: ModuleName,
 		Start: func(ctx context.Context) error {
-			if err := s.drv.Recover(ctx); err != nil {
-				return fmt.Errorf("recover clusters: %w", err)
+			if s.local != nil {
+				if err := s.local.Recover(ctx); err != nil {
+					return fmt.Errorf("recover clusters: %w", err)
+				}
 			}
 			s.logger.Info("cluster manager started", "driver", s.cfg.Driver, "data_dir", s.cfg.DataDir,
 				"dashboards", strings.TrimRight(s.cfg.PublicBaseURL, "/")+"/<cloud_env>/<cluster_id>-dashboard/")
 			return nil
 		},
 		Stop: func(ctx context.Context) error {
+			if s.kube != nil {
+				// Releases live in the Kubernetes cluster; nothing to stop here.
+				return s.kube.Close()
+			}
 			if s.cfg.StopClustersOnShutdown {
-				if err := s.drv.StopAll(ctx); err != nil {
+				if err := s.local.StopAll(ctx); err != nil {
 					return fmt.Errorf("stop clusters: %w", err)
 				}
 			}
-			return s.drv.Close()
+			return s.local.Close()
 		},
 	}
 }
@@ -226,7 +320,7 @@ func RunNode(ctx context.Context, args []string) error {
 }
 
 type releaseCollector struct {
-	drv  *local.Driver
+	drv  driver.Driver
 	desc *prometheus.Desc
 }
 
@@ -248,7 +342,7 @@ func (c releaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func registerMetrics(reg prometheus.Registerer, drv *local.Driver) error {
+func registerMetrics(reg prometheus.Registerer, drv driver.Driver) error {
 	c := releaseCollector{drv: drv, desc: prometheus.NewDesc("darwin_cluster_manager_clusters",
 		"Installed clusters by head status.", []string{"status"}, nil)}
 	if err := reg.Register(c); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/darwinml/darwin/pkg/config"
 	clustermanagerv1 "github.com/darwinml/darwin/proto/darwin/clustermanager/v1"
 	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
+	"github.com/darwinml/darwin/services/cluster-manager/internal/driver/kube"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/testbin"
 )
 
@@ -67,12 +68,38 @@ func TestConfig(t *testing.T) {
 	if err := fs.Parse([]string{"-cluster-manager.node-command", "/bin/cm, node"}); err != nil || len(fc.NodeCommand) != 2 || fc.NodeCommand[1] != "node" {
 		t.Errorf("node-command flag: %q %v", fc.NodeCommand, err)
 	}
+	kyml := "driver: kubernetes\nkubeconfigs: {kind-0: /k/kind0, prod: /k/prod}\ndefault_kube_cluster: prod\nnamespace: ray-prod\nhelm_timeout: 2m\n"
+	kc := defaults(t)
+	if err := config.DecodeYAML([]byte(kyml), &kc); err != nil {
+		t.Fatalf("kubernetes yaml: %v", err)
+	}
+	if err := kc.Validate(); err != nil || kc.Kubeconfigs["kind-0"] != "/k/kind0" || kc.DefaultKubeCluster != "prod" ||
+		kc.Namespace != "ray-prod" || kc.HelmTimeout != 2*time.Minute {
+		t.Errorf("kubernetes yaml config %+v: %v", kc, err)
+	}
+	kc.DataDir = t.TempDir()
+	if _, err := clustermanager.New(kc, clustermanager.Deps{}); err == nil || !strings.Contains(err.Error(), "not built into this binary") {
+		t.Errorf("New with the kubernetes driver but no constructor: %v", err)
+	}
+	if _, err := clustermanager.New(kc, clustermanager.Deps{KubernetesDriver: kube.Factory(kc.Kubeconfigs, kc.DefaultKubeCluster, kc.Namespace, kc.HelmTimeout)}); err != nil {
+		t.Errorf("New with the kubernetes driver: %v", err)
+	}
+	if err := fs.Parse([]string{"-cluster-manager.kubeconfigs", "a=/k/a, b=/k/b"}); err != nil || len(fc.Kubeconfigs) != 2 || fc.Kubeconfigs["b"] != "/k/b" {
+		t.Errorf("kubeconfigs flag: %v %v", fc.Kubeconfigs, err)
+	}
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse([]string{"-cluster-manager.kubeconfigs", "a"}); err == nil {
+		t.Error("kubeconfigs flag accepted an entry without a path")
+	}
 	tests := []struct {
 		name   string
 		mutate func(*clustermanager.Config)
 		want   string
 	}{
-		{"kubernetes not yet", func(c *clustermanager.Config) { c.Driver = "kubernetes" }, "not available yet"},
+		{"default kube cluster unknown", func(c *clustermanager.Config) {
+			c.Driver, c.Kubeconfigs, c.DefaultKubeCluster = "kubernetes", clustermanager.StringMap{"a": "/k/a"}, "b"
+		}, `default_kube_cluster "b"`},
+		{"no helm timeout", func(c *clustermanager.Config) { c.Driver, c.HelmTimeout = "kubernetes", 0 }, "helm_timeout"},
 		{"unknown driver", func(c *clustermanager.Config) { c.Driver = "nomad" }, "unknown driver"},
 		{"no data dir", func(c *clustermanager.Config) { c.DataDir = "" }, "data_dir"},
 		{"timeout below heartbeat", func(c *clustermanager.Config) { c.NodeTimeout = c.HeartbeatInterval }, "node_timeout"},
@@ -105,7 +132,11 @@ func start(t *testing.T, dataDir string, mutate ...func(*clustermanager.Config))
 	}
 	cfg.DataDir, cfg.NodeCommand = dataDir, []string{nodeBin, "node"}
 	cfg.HeartbeatInterval, cfg.NodeTimeout, cfg.StopGracePeriod = 200*time.Millisecond, time.Second, 2*time.Second
-	svc, err := clustermanager.New(cfg, clustermanager.Deps{Logger: slog.New(slog.DiscardHandler), Clock: clock.Real()})
+	deps := clustermanager.Deps{Logger: slog.New(slog.DiscardHandler), Clock: clock.Real()}
+	if cfg.Driver == clustermanager.DriverKubernetes {
+		deps.KubernetesDriver = kube.Factory(cfg.Kubeconfigs, cfg.DefaultKubeCluster, cfg.Namespace, cfg.HelmTimeout)
+	}
+	svc, err := clustermanager.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

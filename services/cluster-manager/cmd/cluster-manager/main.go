@@ -25,6 +25,7 @@ import (
 	"github.com/darwinml/darwin/pkg/metrics"
 	"github.com/darwinml/darwin/pkg/server"
 	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
+	"github.com/darwinml/darwin/services/cluster-manager/internal/driver/kube"
 )
 
 type fileConfig struct {
@@ -70,7 +71,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	logger := dlog.New(cfg.Log, stderr)
 	reg := metrics.NewRegistry()
 
-	svc, err := clustermanager.New(cfg.ClusterManager, clustermanager.Deps{Logger: logger, Registerer: reg, Clock: clock.Real()})
+	cm := cfg.ClusterManager
+	svc, err := clustermanager.New(cm, clustermanager.Deps{Logger: logger, Registerer: reg, Clock: clock.Real(),
+		KubernetesDriver: kube.Factory(cm.Kubeconfigs, cm.DefaultKubeCluster, cm.Namespace, cm.HelmTimeout)})
 	if err != nil {
 		return err
 	}

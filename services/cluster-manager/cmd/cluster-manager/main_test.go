@@ -21,7 +21,9 @@ func TestRunFlags(t *testing.T) {
 	}{
 		{"help", []string{"-help"}, flag.ErrHelp, "", "cluster-manager node head|worker"},
 		{"print config", []string{"-print.config", "-cluster-manager.data-dir", "/tmp/cm"}, config.ErrPrinted, "data_dir: /tmp/cm", ""},
-		{"kubernetes driver", []string{"-cluster-manager.driver", "kubernetes"}, nil, "", "not available yet"},
+		{"kubernetes driver without helm timeout", []string{"-cluster-manager.driver", "kubernetes", "-cluster-manager.helm-timeout", "0s"}, nil, "", "helm_timeout"},
+		{"kubernetes default cluster not configured", []string{"-cluster-manager.driver", "kubernetes",
+			"-cluster-manager.kubeconfigs", "a=/k/a", "-cluster-manager.default-kube-cluster", "b"}, nil, "", `default_kube_cluster "b"`},
 		{"node without kind", []string{"node"}, nil, "", "usage: node head|worker"},
 	}
 	for _, tc := range tests {

@@ -1,7 +1,7 @@
 // Package driver defines how cluster-manager runs Ray clusters: a Driver
 // installs a cluster's values document (artifact) as a running release,
 // reports its pods and runs commands inside them. The local process driver
-// lives in driver/local; a Kubernetes driver comes later.
+// lives in driver/local, the Kubernetes (KubeRay + Helm) one in driver/kube.
 package driver
 
 import (
@@ -10,6 +10,12 @@ import (
 	"time"
 
 	"github.com/darwinml/darwin/pkg/apierr"
+)
+
+// Defaults of the Kubernetes driver, here so that configuration can name them without linking the driver.
+const (
+	DefaultKubeNamespace = "ray"
+	DefaultHelmTimeout   = 5 * time.Minute
 )
 
 // Driver runs clusters. Errors are *apierr.Error: NotFound for an unknown
@@ -75,6 +81,42 @@ type Status struct {
 	// Internal base URLs of the head's dashboard and Jupyter endpoints.
 	DashboardURL string
 	JupyterURL   string
+	// Events are lifecycle events about the cluster's pods (Kubernetes
+	// driver: from Kubernetes Events and pod states), oldest first.
+	Events []PodEvent
+	// Conditions are the RayCluster's status conditions (Kubernetes driver).
+	Conditions []Condition
+}
+
+// Pod lifecycle event types, as chronos knows them (spec §1.6).
+const (
+	EventPodFailedScheduling = "POD_FAILED_SCHEDULING"
+	EventPodEvicted          = "POD_EVICTED"
+	EventPodFailed           = "POD_FAILED"
+	EventPodStarted          = "POD_STARTED"
+)
+
+// PodEvent is something that happened to one pod of a cluster.
+type PodEvent struct {
+	// Type is one of the EventPod* constants.
+	Type string
+	Pod  string
+	// Reason is the Kubernetes reason (FailedScheduling, Evicted, BackOff, OOMKilled, ...).
+	Reason  string
+	Message string
+	// Time of the last occurrence; Count how often it happened.
+	Time  time.Time
+	Count int
+	// ID identifies the event for de-duplication by consumers.
+	ID string
+}
+
+// Condition is one status condition of the cluster's custom resource.
+type Condition struct {
+	Type    string
+	Status  string
+	Reason  string
+	Message string
 }
 
 // Pod is one process of a cluster.

@@ -41,8 +41,14 @@ func (s *Server) ApplyCluster(ctx context.Context, req *clustermanagerv1.ApplyCl
 	return &clustermanagerv1.ApplyClusterResponse{ClusterName: req.GetClusterName(), ArtifactName: req.GetArtifactName(), ArtifactUrl: url}, nil
 }
 
+// placed carries the request's kube_cluster/namespace to the driver.
+func placed(ctx context.Context, kubeCluster, namespace string) context.Context {
+	return driver.WithPlacement(ctx, driver.Placement{KubeCluster: kubeCluster, Namespace: namespace})
+}
+
 // StartCluster installs the release.
 func (s *Server) StartCluster(ctx context.Context, req *clustermanagerv1.StartClusterRequest) (*clustermanagerv1.StartClusterResponse, error) {
+	ctx = placed(ctx, req.GetKubeCluster(), req.GetNamespace())
 	if err := s.drv.Start(ctx, req.GetClusterName(), req.GetArtifactName()); err != nil {
 		return nil, s.fail(ctx, "StartCluster", err)
 	}
@@ -51,6 +57,7 @@ func (s *Server) StartCluster(ctx context.Context, req *clustermanagerv1.StartCl
 
 // StopCluster removes the release.
 func (s *Server) StopCluster(ctx context.Context, req *clustermanagerv1.StopClusterRequest) (*clustermanagerv1.StopClusterResponse, error) {
+	ctx = placed(ctx, req.GetKubeCluster(), req.GetNamespace())
 	if err := s.drv.Stop(ctx, req.GetClusterName()); err != nil {
 		return nil, s.fail(ctx, "StopCluster", err)
 	}
@@ -59,6 +66,7 @@ func (s *Server) StopCluster(ctx context.Context, req *clustermanagerv1.StopClus
 
 // RestartCluster stops and starts the release.
 func (s *Server) RestartCluster(ctx context.Context, req *clustermanagerv1.StartClusterRequest) (*clustermanagerv1.StartClusterResponse, error) {
+	ctx = placed(ctx, req.GetKubeCluster(), req.GetNamespace())
 	if err := s.drv.Restart(ctx, req.GetClusterName(), req.GetArtifactName()); err != nil {
 		return nil, s.fail(ctx, "RestartCluster", err)
 	}
@@ -67,6 +75,7 @@ func (s *Server) RestartCluster(ctx context.Context, req *clustermanagerv1.Start
 
 // GetClusterStatus lists the cluster's pods.
 func (s *Server) GetClusterStatus(ctx context.Context, req *clustermanagerv1.GetClusterStatusRequest) (*clustermanagerv1.GetClusterStatusResponse, error) {
+	ctx = placed(ctx, req.GetKubeCluster(), req.GetNamespace())
 	st, err := s.drv.Status(ctx, req.GetClusterName())
 	if err != nil {
 		return nil, s.fail(ctx, "GetClusterStatus", err)
@@ -83,7 +92,8 @@ func (s *Server) GetClusterStatus(ctx context.Context, req *clustermanagerv1.Get
 }
 
 // ListClusters lists installed releases.
-func (s *Server) ListClusters(ctx context.Context, _ *clustermanagerv1.ListClustersRequest) (*clustermanagerv1.ListClustersResponse, error) {
+func (s *Server) ListClusters(ctx context.Context, req *clustermanagerv1.ListClustersRequest) (*clustermanagerv1.ListClustersResponse, error) {
+	ctx = placed(ctx, req.GetKubeCluster(), req.GetNamespace())
 	rels, err := s.drv.List(ctx)
 	if err != nil {
 		return nil, s.fail(ctx, "ListClusters", err)
@@ -97,6 +107,7 @@ func (s *Server) ListClusters(ctx context.Context, _ *clustermanagerv1.ListClust
 
 // Exec starts a command in the cluster's pods.
 func (s *Server) Exec(ctx context.Context, req *clustermanagerv1.ExecRequest) (*clustermanagerv1.ExecResponse, error) {
+	ctx = placed(ctx, req.GetKubeCluster(), req.GetKubeNamespace())
 	if req.GetTimeoutSeconds() < 0 {
 		return nil, s.fail(ctx, "Exec", apierr.InvalidField("timeout_seconds", "timeout_seconds must not be negative"))
 	}

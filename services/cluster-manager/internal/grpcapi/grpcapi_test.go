@@ -48,6 +48,9 @@ func TestClusterFlow(t *testing.T) {
 	if err != nil || st.GetNamespace() != "ray" || st.GetKubeCluster() != "kind" {
 		t.Fatalf("start: %v %v", st, err)
 	}
+	if p := fake.Placements["start"]; p != (driver.Placement{KubeCluster: "kind", Namespace: "ray"}) {
+		t.Errorf("placement passed to the driver = %+v", p)
+	}
 	fake.Head = "http://127.0.0.1:1234"
 	fake.Pods["id-1"] = []driver.Pod{
 		{Name: "id-1-kuberay-head-aaaaa", Status: driver.PodRunning, NodeType: driver.NodeHead},

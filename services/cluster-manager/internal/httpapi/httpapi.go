@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -106,7 +107,7 @@ func (a *API) startCluster(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.drv.Start(r.Context(), vals["cluster_name"], vals["artifact_name"]); err != nil {
+	if err := a.drv.Start(placed(r, vals), vals["cluster_name"], vals["artifact_name"]); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -119,7 +120,7 @@ func (a *API) restartCluster(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.drv.Restart(r.Context(), vals["cluster_name"], vals["artifact_name"]); err != nil {
+	if err := a.drv.Restart(placed(r, vals), vals["cluster_name"], vals["artifact_name"]); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -132,7 +133,7 @@ func (a *API) stopCluster(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.drv.Stop(r.Context(), vals["cluster_name"]); err != nil {
+	if err := a.drv.Stop(placed(r, vals), vals["cluster_name"]); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -145,7 +146,7 @@ func (a *API) clusterStatus(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	st, err := a.drv.Status(r.Context(), vals["cluster_name"])
+	st, err := a.drv.Status(placed(r, vals), vals["cluster_name"])
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -158,7 +159,8 @@ func (a *API) clusterStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listClusters(w http.ResponseWriter, r *http.Request) {
-	rels, err := a.drv.List(r.Context())
+	q := r.URL.Query()
+	rels, err := a.drv.List(driver.WithPlacement(r.Context(), driver.Placement{KubeCluster: q.Get("kube_cluster"), Namespace: q.Get("namespace")}))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -178,7 +180,7 @@ func (a *API) execute(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	ctx := r.Context()
+	ctx := driver.WithPlacement(r.Context(), driver.Placement{KubeCluster: req.KubeCluster, Namespace: req.KubeNamespace})
 	execID := fmt.Sprintf("execute-%d", a.clk.Now().UnixNano())
 	if _, err := a.drv.Exec(ctx, driver.ExecRequest{
 		Cluster: req.Cluster, Target: req.Target, Command: req.Shell, ExecutionID: execID, Timeout: a.executeTimeout,
@@ -234,4 +236,9 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// placed carries the form's kube_cluster/namespace to the driver.
+func placed(r *http.Request, vals map[string]string) context.Context {
+	return driver.WithPlacement(r.Context(), driver.Placement{KubeCluster: vals["kube_cluster"], Namespace: vals["namespace"]})
 }

@@ -139,6 +139,12 @@ func TestClusterLifecycleRoutes(t *testing.T) {
 	if code != http.StatusAccepted || strings.TrimSpace(string(data)) != `[{"Name":"id-1","Status":"Running"}]` {
 		t.Fatalf("list: %d %s", code, data)
 	}
+	wantPlace := driver.Placement{KubeCluster: "kind", Namespace: "ray"}
+	for _, call := range []string{"start", "status", "list"} {
+		if p := fake.Placements[call]; p != wantPlace {
+			t.Errorf("%s: placement passed to the driver = %+v, want %+v", call, p, wantPlace)
+		}
+	}
 	ct, rd = form(map[string]string{"cluster_name": "id-1", "artifact_name": "id-1-v1"})
 	if code, data = do(t, http.MethodPut, base+"/restart", ct, rd); code != http.StatusAccepted {
 		t.Fatalf("restart: %d %s", code, data)

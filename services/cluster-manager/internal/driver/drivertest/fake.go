@@ -20,6 +20,16 @@ type Fake struct {
 	LastExec  driver.ExecRequest
 	Head      string // HeadURL answer
 	Calls     []string
+	// Placements records driver.PlacementFrom(ctx) per call, keyed like
+	// Calls' first word ("start", "stop", "status", "exec", ...).
+	Placements map[string]driver.Placement
+}
+
+func (f *Fake) place(ctx context.Context, call string) {
+	if f.Placements == nil {
+		f.Placements = map[string]driver.Placement{}
+	}
+	f.Placements[call] = driver.PlacementFrom(ctx)
 }
 
 // New returns an empty fake.
@@ -58,9 +68,10 @@ func (f *Fake) Apply(_ context.Context, cluster, artifact string, values []byte)
 }
 
 // Start marks the cluster running.
-func (f *Fake) Start(_ context.Context, cluster, artifact string) error {
+func (f *Fake) Start(ctx context.Context, cluster, artifact string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.place(ctx, "start")
 	f.Calls = append(f.Calls, "start "+cluster+" "+artifact)
 	if artifact == "" {
 		artifact = f.Applied[cluster]
@@ -73,9 +84,10 @@ func (f *Fake) Start(_ context.Context, cluster, artifact string) error {
 }
 
 // Stop marks the cluster stopped.
-func (f *Fake) Stop(_ context.Context, cluster string) error {
+func (f *Fake) Stop(ctx context.Context, cluster string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.place(ctx, "stop")
 	f.Calls = append(f.Calls, "stop "+cluster)
 	if err := f.known(cluster); err != nil {
 		return err
@@ -93,9 +105,10 @@ func (f *Fake) Restart(ctx context.Context, cluster, artifact string) error {
 }
 
 // Status returns the configured pods of a running cluster.
-func (f *Fake) Status(_ context.Context, cluster string) (driver.Status, error) {
+func (f *Fake) Status(ctx context.Context, cluster string) (driver.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.place(ctx, "status")
 	if err := f.known(cluster); err != nil {
 		return driver.Status{}, err
 	}
@@ -107,9 +120,10 @@ func (f *Fake) Status(_ context.Context, cluster string) (driver.Status, error) 
 }
 
 // List returns running clusters.
-func (f *Fake) List(context.Context) ([]driver.Release, error) {
+func (f *Fake) List(ctx context.Context) ([]driver.Release, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.place(ctx, "list")
 	var out []driver.Release
 	for c, a := range f.Running {
 		out = append(out, driver.Release{Name: c, Status: driver.PodRunning, Artifact: a})
@@ -118,9 +132,10 @@ func (f *Fake) List(context.Context) ([]driver.Release, error) {
 }
 
 // Exec records the request and answers with the pods of the cluster.
-func (f *Fake) Exec(_ context.Context, req driver.ExecRequest) ([]string, error) {
+func (f *Fake) Exec(ctx context.Context, req driver.ExecRequest) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.place(ctx, "exec")
 	f.LastExec = req
 	if err := f.known(req.Cluster); err != nil {
 		return nil, err
