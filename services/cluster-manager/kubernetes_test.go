@@ -14,7 +14,7 @@ import (
 	"github.com/darwinml/darwin/pkg/testutil"
 	clustermanagerv1 "github.com/darwinml/darwin/proto/darwin/clustermanager/v1"
 	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
-	"github.com/darwinml/darwin/services/cluster-manager/internal/kubetest"
+	"github.com/darwinml/darwin/services/cluster-manager/kubetest"
 )
 
 // The service with driver: kubernetes, driven over gRPC as compute does,

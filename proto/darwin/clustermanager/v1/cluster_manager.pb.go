@@ -9,6 +9,7 @@ package clustermanagerv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -524,8 +525,12 @@ type GetClusterStatusResponse struct {
 	// Whether a release is installed for the cluster at all.
 	Installed bool `protobuf:"varint,3,opt,name=installed,proto3" json:"installed,omitempty"`
 	// Internal (platform-side) base URLs of the head's endpoints; empty when unknown.
-	DashboardUrl  string `protobuf:"bytes,4,opt,name=dashboard_url,json=dashboardUrl,proto3" json:"dashboard_url,omitempty"`
-	JupyterUrl    string `protobuf:"bytes,5,opt,name=jupyter_url,json=jupyterUrl,proto3" json:"jupyter_url,omitempty"`
+	DashboardUrl string `protobuf:"bytes,4,opt,name=dashboard_url,json=dashboardUrl,proto3" json:"dashboard_url,omitempty"`
+	JupyterUrl   string `protobuf:"bytes,5,opt,name=jupyter_url,json=jupyterUrl,proto3" json:"jupyter_url,omitempty"`
+	// Lifecycle events about the cluster's pods (Kubernetes driver), oldest first.
+	Events []*PodEvent `protobuf:"bytes,6,rep,name=events,proto3" json:"events,omitempty"`
+	// Status conditions of the cluster's custom resource (Kubernetes driver: the RayCluster's).
+	Conditions    []*Condition `protobuf:"bytes,7,rep,name=conditions,proto3" json:"conditions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -595,6 +600,190 @@ func (x *GetClusterStatusResponse) GetJupyterUrl() string {
 	return ""
 }
 
+func (x *GetClusterStatusResponse) GetEvents() []*PodEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *GetClusterStatusResponse) GetConditions() []*Condition {
+	if x != nil {
+		return x.Conditions
+	}
+	return nil
+}
+
+// PodEvent is something that happened to one pod of a cluster, from a
+// Kubernetes Event or from the pod's own status (eviction, OOM kill).
+type PodEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lifecycle event name (spec §1.6): POD_FAILED_SCHEDULING, POD_EVICTED,
+	// POD_FAILED or POD_STARTED.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Pod  string `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
+	// Kubernetes reason (FailedScheduling, Evicted, BackOff, OOMKilled, ...).
+	Reason  string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// Time of the last occurrence.
+	Time *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	// How often it happened (Kubernetes aggregates repeats into one Event).
+	Count int32 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	// Stable id of the occurrence series (the Event's UID); with count it
+	// identifies one publication for de-duplication.
+	Id            string `protobuf:"bytes,7,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PodEvent) Reset() {
+	*x = PodEvent{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PodEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PodEvent) ProtoMessage() {}
+
+func (x *PodEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PodEvent.ProtoReflect.Descriptor instead.
+func (*PodEvent) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PodEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *PodEvent) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *PodEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PodEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *PodEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *PodEvent) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *PodEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Condition is one status condition of the cluster's custom resource.
+type Condition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Status        string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Condition) Reset() {
+	*x = Condition{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Condition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Condition) ProtoMessage() {}
+
+func (x *Condition) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Condition.ProtoReflect.Descriptor instead.
+func (*Condition) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Condition) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Condition) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Condition) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Condition) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type ListClustersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -605,7 +794,7 @@ type ListClustersRequest struct {
 
 func (x *ListClustersRequest) Reset() {
 	*x = ListClustersRequest{}
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[9]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +806,7 @@ func (x *ListClustersRequest) String() string {
 func (*ListClustersRequest) ProtoMessage() {}
 
 func (x *ListClustersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[9]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +819,7 @@ func (x *ListClustersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClustersRequest.ProtoReflect.Descriptor instead.
 func (*ListClustersRequest) Descriptor() ([]byte, []int) {
-	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{9}
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListClustersRequest) GetNamespace() string {
@@ -657,7 +846,7 @@ type ClusterRelease struct {
 
 func (x *ClusterRelease) Reset() {
 	*x = ClusterRelease{}
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[10]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +858,7 @@ func (x *ClusterRelease) String() string {
 func (*ClusterRelease) ProtoMessage() {}
 
 func (x *ClusterRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[10]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +871,7 @@ func (x *ClusterRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterRelease.ProtoReflect.Descriptor instead.
 func (*ClusterRelease) Descriptor() ([]byte, []int) {
-	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{10}
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ClusterRelease) GetName() string {
@@ -708,7 +897,7 @@ type ListClustersResponse struct {
 
 func (x *ListClustersResponse) Reset() {
 	*x = ListClustersResponse{}
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[11]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +909,7 @@ func (x *ListClustersResponse) String() string {
 func (*ListClustersResponse) ProtoMessage() {}
 
 func (x *ListClustersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[11]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +922,7 @@ func (x *ListClustersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClustersResponse.ProtoReflect.Descriptor instead.
 func (*ListClustersResponse) Descriptor() ([]byte, []int) {
-	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{11}
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListClustersResponse) GetClusters() []*ClusterRelease {
@@ -760,7 +949,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[12]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +961,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[12]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +974,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{12}
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExecRequest) GetClusterName() string {
@@ -848,7 +1037,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[13]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -860,7 +1049,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[13]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,7 +1062,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{13}
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExecResponse) GetExecutionId() string {
@@ -900,7 +1089,7 @@ type GetExecStatusRequest struct {
 
 func (x *GetExecStatusRequest) Reset() {
 	*x = GetExecStatusRequest{}
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[14]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1101,7 @@ func (x *GetExecStatusRequest) String() string {
 func (*GetExecStatusRequest) ProtoMessage() {}
 
 func (x *GetExecStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[14]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1114,7 @@ func (x *GetExecStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetExecStatusRequest) Descriptor() ([]byte, []int) {
-	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{14}
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetExecStatusRequest) GetClusterName() string {
@@ -956,7 +1145,7 @@ type PodExecStatus struct {
 
 func (x *PodExecStatus) Reset() {
 	*x = PodExecStatus{}
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[15]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1157,7 @@ func (x *PodExecStatus) String() string {
 func (*PodExecStatus) ProtoMessage() {}
 
 func (x *PodExecStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[15]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1170,7 @@ func (x *PodExecStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodExecStatus.ProtoReflect.Descriptor instead.
 func (*PodExecStatus) Descriptor() ([]byte, []int) {
-	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{15}
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PodExecStatus) GetPodName() string {
@@ -1022,7 +1211,7 @@ type GetExecStatusResponse struct {
 
 func (x *GetExecStatusResponse) Reset() {
 	*x = GetExecStatusResponse{}
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[16]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1223,7 @@ func (x *GetExecStatusResponse) String() string {
 func (*GetExecStatusResponse) ProtoMessage() {}
 
 func (x *GetExecStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[16]
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1236,7 @@ func (x *GetExecStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetExecStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetExecStatusResponse) Descriptor() ([]byte, []int) {
-	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{16}
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetExecStatusResponse) GetExecutionId() string {
@@ -1068,7 +1257,7 @@ var File_darwin_clustermanager_v1_cluster_manager_proto protoreflect.FileDescrip
 
 const file_darwin_clustermanager_v1_cluster_manager_proto_rawDesc = "" +
 	"\n" +
-	".darwin/clustermanager/v1/cluster_manager.proto\x12\x18darwin.clustermanager.v1\"~\n" +
+	".darwin/clustermanager/v1/cluster_manager.proto\x12\x18darwin.clustermanager.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"~\n" +
 	"\x13ApplyClusterRequest\x12!\n" +
 	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12#\n" +
 	"\rartifact_name\x18\x02 \x01(\tR\fartifactName\x12\x1f\n" +
@@ -1102,14 +1291,31 @@ const file_darwin_clustermanager_v1_cluster_manager_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12\x1b\n" +
 	"\tnode_type\x18\x05 \x01(\tR\bnodeType\x12\x14\n" +
-	"\x05group\x18\x06 \x01(\tR\x05group\"\xde\x01\n" +
+	"\x05group\x18\x06 \x01(\tR\x05group\"\xdf\x02\n" +
 	"\x18GetClusterStatusResponse\x12!\n" +
 	"\fcluster_name\x18\x01 \x01(\tR\vclusterName\x12;\n" +
 	"\tresources\x18\x02 \x03(\v2\x1d.darwin.clustermanager.v1.PodR\tresources\x12\x1c\n" +
 	"\tinstalled\x18\x03 \x01(\bR\tinstalled\x12#\n" +
 	"\rdashboard_url\x18\x04 \x01(\tR\fdashboardUrl\x12\x1f\n" +
 	"\vjupyter_url\x18\x05 \x01(\tR\n" +
-	"jupyterUrl\"V\n" +
+	"jupyterUrl\x12:\n" +
+	"\x06events\x18\x06 \x03(\v2\".darwin.clustermanager.v1.PodEventR\x06events\x12C\n" +
+	"\n" +
+	"conditions\x18\a \x03(\v2#.darwin.clustermanager.v1.ConditionR\n" +
+	"conditions\"\xb8\x01\n" +
+	"\bPodEvent\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x10\n" +
+	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12.\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
+	"\x05count\x18\x06 \x01(\x05R\x05count\x12\x0e\n" +
+	"\x02id\x18\a \x01(\tR\x02id\"i\n" +
+	"\tCondition\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"V\n" +
 	"\x13ListClustersRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12!\n" +
 	"\fkube_cluster\x18\x02 \x01(\tR\vkubeCluster\"<\n" +
@@ -1162,7 +1368,7 @@ func file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP() []byte {
 	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescData
 }
 
-var file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_darwin_clustermanager_v1_cluster_manager_proto_goTypes = []any{
 	(*ApplyClusterRequest)(nil),      // 0: darwin.clustermanager.v1.ApplyClusterRequest
 	(*ApplyClusterResponse)(nil),     // 1: darwin.clustermanager.v1.ApplyClusterResponse
@@ -1173,40 +1379,46 @@ var file_darwin_clustermanager_v1_cluster_manager_proto_goTypes = []any{
 	(*GetClusterStatusRequest)(nil),  // 6: darwin.clustermanager.v1.GetClusterStatusRequest
 	(*Pod)(nil),                      // 7: darwin.clustermanager.v1.Pod
 	(*GetClusterStatusResponse)(nil), // 8: darwin.clustermanager.v1.GetClusterStatusResponse
-	(*ListClustersRequest)(nil),      // 9: darwin.clustermanager.v1.ListClustersRequest
-	(*ClusterRelease)(nil),           // 10: darwin.clustermanager.v1.ClusterRelease
-	(*ListClustersResponse)(nil),     // 11: darwin.clustermanager.v1.ListClustersResponse
-	(*ExecRequest)(nil),              // 12: darwin.clustermanager.v1.ExecRequest
-	(*ExecResponse)(nil),             // 13: darwin.clustermanager.v1.ExecResponse
-	(*GetExecStatusRequest)(nil),     // 14: darwin.clustermanager.v1.GetExecStatusRequest
-	(*PodExecStatus)(nil),            // 15: darwin.clustermanager.v1.PodExecStatus
-	(*GetExecStatusResponse)(nil),    // 16: darwin.clustermanager.v1.GetExecStatusResponse
+	(*PodEvent)(nil),                 // 9: darwin.clustermanager.v1.PodEvent
+	(*Condition)(nil),                // 10: darwin.clustermanager.v1.Condition
+	(*ListClustersRequest)(nil),      // 11: darwin.clustermanager.v1.ListClustersRequest
+	(*ClusterRelease)(nil),           // 12: darwin.clustermanager.v1.ClusterRelease
+	(*ListClustersResponse)(nil),     // 13: darwin.clustermanager.v1.ListClustersResponse
+	(*ExecRequest)(nil),              // 14: darwin.clustermanager.v1.ExecRequest
+	(*ExecResponse)(nil),             // 15: darwin.clustermanager.v1.ExecResponse
+	(*GetExecStatusRequest)(nil),     // 16: darwin.clustermanager.v1.GetExecStatusRequest
+	(*PodExecStatus)(nil),            // 17: darwin.clustermanager.v1.PodExecStatus
+	(*GetExecStatusResponse)(nil),    // 18: darwin.clustermanager.v1.GetExecStatusResponse
+	(*timestamppb.Timestamp)(nil),    // 19: google.protobuf.Timestamp
 }
 var file_darwin_clustermanager_v1_cluster_manager_proto_depIdxs = []int32{
 	7,  // 0: darwin.clustermanager.v1.GetClusterStatusResponse.resources:type_name -> darwin.clustermanager.v1.Pod
-	10, // 1: darwin.clustermanager.v1.ListClustersResponse.clusters:type_name -> darwin.clustermanager.v1.ClusterRelease
-	15, // 2: darwin.clustermanager.v1.GetExecStatusResponse.pods:type_name -> darwin.clustermanager.v1.PodExecStatus
-	0,  // 3: darwin.clustermanager.v1.ClusterManagerService.ApplyCluster:input_type -> darwin.clustermanager.v1.ApplyClusterRequest
-	2,  // 4: darwin.clustermanager.v1.ClusterManagerService.StartCluster:input_type -> darwin.clustermanager.v1.StartClusterRequest
-	4,  // 5: darwin.clustermanager.v1.ClusterManagerService.StopCluster:input_type -> darwin.clustermanager.v1.StopClusterRequest
-	2,  // 6: darwin.clustermanager.v1.ClusterManagerService.RestartCluster:input_type -> darwin.clustermanager.v1.StartClusterRequest
-	6,  // 7: darwin.clustermanager.v1.ClusterManagerService.GetClusterStatus:input_type -> darwin.clustermanager.v1.GetClusterStatusRequest
-	9,  // 8: darwin.clustermanager.v1.ClusterManagerService.ListClusters:input_type -> darwin.clustermanager.v1.ListClustersRequest
-	12, // 9: darwin.clustermanager.v1.ClusterManagerService.Exec:input_type -> darwin.clustermanager.v1.ExecRequest
-	14, // 10: darwin.clustermanager.v1.ClusterManagerService.GetExecStatus:input_type -> darwin.clustermanager.v1.GetExecStatusRequest
-	1,  // 11: darwin.clustermanager.v1.ClusterManagerService.ApplyCluster:output_type -> darwin.clustermanager.v1.ApplyClusterResponse
-	3,  // 12: darwin.clustermanager.v1.ClusterManagerService.StartCluster:output_type -> darwin.clustermanager.v1.StartClusterResponse
-	5,  // 13: darwin.clustermanager.v1.ClusterManagerService.StopCluster:output_type -> darwin.clustermanager.v1.StopClusterResponse
-	3,  // 14: darwin.clustermanager.v1.ClusterManagerService.RestartCluster:output_type -> darwin.clustermanager.v1.StartClusterResponse
-	8,  // 15: darwin.clustermanager.v1.ClusterManagerService.GetClusterStatus:output_type -> darwin.clustermanager.v1.GetClusterStatusResponse
-	11, // 16: darwin.clustermanager.v1.ClusterManagerService.ListClusters:output_type -> darwin.clustermanager.v1.ListClustersResponse
-	13, // 17: darwin.clustermanager.v1.ClusterManagerService.Exec:output_type -> darwin.clustermanager.v1.ExecResponse
-	16, // 18: darwin.clustermanager.v1.ClusterManagerService.GetExecStatus:output_type -> darwin.clustermanager.v1.GetExecStatusResponse
-	11, // [11:19] is the sub-list for method output_type
-	3,  // [3:11] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	9,  // 1: darwin.clustermanager.v1.GetClusterStatusResponse.events:type_name -> darwin.clustermanager.v1.PodEvent
+	10, // 2: darwin.clustermanager.v1.GetClusterStatusResponse.conditions:type_name -> darwin.clustermanager.v1.Condition
+	19, // 3: darwin.clustermanager.v1.PodEvent.time:type_name -> google.protobuf.Timestamp
+	12, // 4: darwin.clustermanager.v1.ListClustersResponse.clusters:type_name -> darwin.clustermanager.v1.ClusterRelease
+	17, // 5: darwin.clustermanager.v1.GetExecStatusResponse.pods:type_name -> darwin.clustermanager.v1.PodExecStatus
+	0,  // 6: darwin.clustermanager.v1.ClusterManagerService.ApplyCluster:input_type -> darwin.clustermanager.v1.ApplyClusterRequest
+	2,  // 7: darwin.clustermanager.v1.ClusterManagerService.StartCluster:input_type -> darwin.clustermanager.v1.StartClusterRequest
+	4,  // 8: darwin.clustermanager.v1.ClusterManagerService.StopCluster:input_type -> darwin.clustermanager.v1.StopClusterRequest
+	2,  // 9: darwin.clustermanager.v1.ClusterManagerService.RestartCluster:input_type -> darwin.clustermanager.v1.StartClusterRequest
+	6,  // 10: darwin.clustermanager.v1.ClusterManagerService.GetClusterStatus:input_type -> darwin.clustermanager.v1.GetClusterStatusRequest
+	11, // 11: darwin.clustermanager.v1.ClusterManagerService.ListClusters:input_type -> darwin.clustermanager.v1.ListClustersRequest
+	14, // 12: darwin.clustermanager.v1.ClusterManagerService.Exec:input_type -> darwin.clustermanager.v1.ExecRequest
+	16, // 13: darwin.clustermanager.v1.ClusterManagerService.GetExecStatus:input_type -> darwin.clustermanager.v1.GetExecStatusRequest
+	1,  // 14: darwin.clustermanager.v1.ClusterManagerService.ApplyCluster:output_type -> darwin.clustermanager.v1.ApplyClusterResponse
+	3,  // 15: darwin.clustermanager.v1.ClusterManagerService.StartCluster:output_type -> darwin.clustermanager.v1.StartClusterResponse
+	5,  // 16: darwin.clustermanager.v1.ClusterManagerService.StopCluster:output_type -> darwin.clustermanager.v1.StopClusterResponse
+	3,  // 17: darwin.clustermanager.v1.ClusterManagerService.RestartCluster:output_type -> darwin.clustermanager.v1.StartClusterResponse
+	8,  // 18: darwin.clustermanager.v1.ClusterManagerService.GetClusterStatus:output_type -> darwin.clustermanager.v1.GetClusterStatusResponse
+	13, // 19: darwin.clustermanager.v1.ClusterManagerService.ListClusters:output_type -> darwin.clustermanager.v1.ListClustersResponse
+	15, // 20: darwin.clustermanager.v1.ClusterManagerService.Exec:output_type -> darwin.clustermanager.v1.ExecResponse
+	18, // 21: darwin.clustermanager.v1.ClusterManagerService.GetExecStatus:output_type -> darwin.clustermanager.v1.GetExecStatusResponse
+	14, // [14:22] is the sub-list for method output_type
+	6,  // [6:14] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_darwin_clustermanager_v1_cluster_manager_proto_init() }
@@ -1220,7 +1432,7 @@ func file_darwin_clustermanager_v1_cluster_manager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_darwin_clustermanager_v1_cluster_manager_proto_rawDesc), len(file_darwin_clustermanager_v1_cluster_manager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

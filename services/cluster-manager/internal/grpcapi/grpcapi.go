@@ -5,7 +5,10 @@ package grpcapi
 import (
 	"context"
 	"log/slog"
+	"math"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/darwinml/darwin/pkg/apierr"
 	clustermanagerv1 "github.com/darwinml/darwin/proto/darwin/clustermanager/v1"
@@ -73,7 +76,7 @@ func (s *Server) RestartCluster(ctx context.Context, req *clustermanagerv1.Start
 	return &clustermanagerv1.StartClusterResponse{ClusterName: req.GetClusterName(), Namespace: req.GetNamespace(), KubeCluster: req.GetKubeCluster()}, nil
 }
 
-// GetClusterStatus lists the cluster's pods.
+// GetClusterStatus lists the cluster's pods, its pod lifecycle events and its resource's conditions.
 func (s *Server) GetClusterStatus(ctx context.Context, req *clustermanagerv1.GetClusterStatusRequest) (*clustermanagerv1.GetClusterStatusResponse, error) {
 	ctx = placed(ctx, req.GetKubeCluster(), req.GetNamespace())
 	st, err := s.drv.Status(ctx, req.GetClusterName())
@@ -87,6 +90,17 @@ func (s *Server) GetClusterStatus(ctx context.Context, req *clustermanagerv1.Get
 		resp.Resources = append(resp.Resources, &clustermanagerv1.Pod{
 			Name: p.Name, Type: "pod", Status: p.Status, Message: p.Message, NodeType: p.NodeType, Group: p.Group,
 		})
+	}
+	for _, e := range st.Events {
+		pe := &clustermanagerv1.PodEvent{Type: e.Type, Pod: e.Pod, Reason: e.Reason, Message: e.Message,
+			Count: int32(min(e.Count, math.MaxInt32)), Id: e.ID}
+		if !e.Time.IsZero() {
+			pe.Time = timestamppb.New(e.Time)
+		}
+		resp.Events = append(resp.Events, pe)
+	}
+	for _, c := range st.Conditions {
+		resp.Conditions = append(resp.Conditions, &clustermanagerv1.Condition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
 	}
 	return resp, nil
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -151,5 +152,48 @@ func TestErrorCodes(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, tc.code)
 			}
 		})
+	}
+}
+
+func TestStatusCarriesEventsAndConditions(t *testing.T) {
+	t.Parallel()
+	c, fake := newClient(t)
+	ctx := t.Context()
+	if _, err := c.ApplyCluster(ctx, &clustermanagerv1.ApplyClusterRequest{ClusterName: "id-2", ArtifactName: "id-2-v1", ValuesJson: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StartCluster(ctx, &clustermanagerv1.StartClusterRequest{ClusterName: "id-2", ArtifactName: "id-2-v1"}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 1, 10, 0, 0, 123e6, time.UTC)
+	fake.Events["id-2"] = []driver.PodEvent{
+		{Type: driver.EventPodFailedScheduling, Pod: "id-2-kuberay-head-x", Reason: "FailedScheduling", Message: "0/3 nodes are available",
+			Time: at, Count: 4, ID: "uid-1"},
+		{Type: driver.EventPodFailed, Pod: "id-2-kuberay-worker-y", Reason: "OOMKilled", Message: "container ray-worker was killed", Count: 1, ID: "uid-2/ray-worker/oom/0"},
+	}
+	fake.Conditions["id-2"] = []driver.Condition{{Type: "RayClusterReplicaFailure", Status: "True", Reason: "FailedCreateHeadPod", Message: "quota"}}
+
+	gs, err := c.GetClusterStatus(ctx, &clustermanagerv1.GetClusterStatusRequest{ClusterName: "id-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gs.GetEvents()) != 2 {
+		t.Fatalf("events = %v", gs.GetEvents())
+	}
+	e := gs.GetEvents()[0]
+	if e.GetType() != "POD_FAILED_SCHEDULING" || e.GetPod() != "id-2-kuberay-head-x" || e.GetReason() != "FailedScheduling" ||
+		e.GetMessage() != "0/3 nodes are available" || e.GetCount() != 4 || e.GetId() != "uid-1" || !e.GetTime().AsTime().Equal(at) {
+		t.Errorf("event 0 = %v", e)
+	}
+	if e := gs.GetEvents()[1]; e.GetType() != "POD_FAILED" || e.GetReason() != "OOMKilled" || e.GetCount() != 1 ||
+		e.GetId() != "uid-2/ray-worker/oom/0" || e.GetTime() != nil {
+		t.Errorf("event 1 = %v (a zero time must stay unset)", e)
+	}
+	if len(gs.GetConditions()) != 1 {
+		t.Fatalf("conditions = %v", gs.GetConditions())
+	}
+	if cd := gs.GetConditions()[0]; cd.GetType() != "RayClusterReplicaFailure" || cd.GetStatus() != "True" ||
+		cd.GetReason() != "FailedCreateHeadPod" || cd.GetMessage() != "quota" {
+		t.Errorf("condition = %v", cd)
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/darwinml/darwin/pkg/apierr"
 	clustermanagerv1 "github.com/darwinml/darwin/proto/darwin/clustermanager/v1"
@@ -53,8 +55,17 @@ func (f *fakeCM) GetClusterStatus(_ context.Context, r *clustermanagerv1.GetClus
 	f.placed["status"] = r.GetKubeCluster() + "/" + r.GetNamespace()
 	return &clustermanagerv1.GetClusterStatusResponse{ClusterName: r.GetClusterName(), Installed: f.started == r.GetClusterName(),
 		DashboardUrl: "http://127.0.0.1:1234/", JupyterUrl: "http://127.0.0.1:1234/jupyter",
-		Resources: []*clustermanagerv1.Pod{{Name: "h", Type: "pod", Status: "Running", NodeType: "head"}, {Name: "w", Status: "Pending", NodeType: "worker", Group: "worker"}}}, nil
+		Resources: []*clustermanagerv1.Pod{{Name: "h", Type: "pod", Status: "Running", NodeType: "head"}, {Name: "w", Status: "Pending", NodeType: "worker", Group: "worker"}},
+		Events: []*clustermanagerv1.PodEvent{
+			{Type: "POD_FAILED_SCHEDULING", Pod: "w", Reason: "FailedScheduling", Message: "0/3 nodes are available", Count: 3, Id: "uid-1",
+				Time: timestamppb.New(eventTime)},
+			{Type: "POD_EVICTED", Pod: "h", Reason: "Evicted", Count: 1, Id: "uid-2/evicted"},
+		},
+		Conditions: []*clustermanagerv1.Condition{{Type: "RayClusterProvisioned", Status: "False", Reason: "Pending", Message: "waiting"}},
+	}, nil
 }
+
+var eventTime = time.Date(2026, 3, 1, 10, 0, 0, 5e6, time.UTC)
 
 func (f *fakeCM) StopCluster(_ context.Context, r *clustermanagerv1.StopClusterRequest) (*clustermanagerv1.StopClusterResponse, error) {
 	f.started = ""
@@ -98,6 +109,16 @@ func TestClusterManagerOverGRPC(t *testing.T) {
 	st, err := cm.Status(ctx, "id-a", at)
 	if err != nil || !st.Installed || len(st.Pods) != 2 || st.Pods[0].NodeType != "head" || st.Pods[1].Group != "worker" || st.JupyterURL == "" {
 		t.Fatalf("status: %+v %v", st, err)
+	}
+	wantEvents := []domain.PodEvent{
+		{Type: "POD_FAILED_SCHEDULING", Pod: "w", Reason: "FailedScheduling", Message: "0/3 nodes are available", Time: eventTime, Count: 3, ID: "uid-1"},
+		{Type: "POD_EVICTED", Pod: "h", Reason: "Evicted", Count: 1, ID: "uid-2/evicted"},
+	}
+	if !reflect.DeepEqual(st.Events, wantEvents) {
+		t.Errorf("events = %+v, want %+v", st.Events, wantEvents)
+	}
+	if want := []domain.ResourceCondition{{Type: "RayClusterProvisioned", Status: "False", Reason: "Pending", Message: "waiting"}}; !reflect.DeepEqual(st.Conditions, want) {
+		t.Errorf("conditions = %+v, want %+v", st.Conditions, want)
 	}
 	if err := cm.Stop(ctx, "id-a", at); err != nil {
 		t.Fatal(err)

@@ -65,7 +65,7 @@ func (m *ClusterManager) Stop(ctx context.Context, clusterID string, at domain.P
 	return nil
 }
 
-// Status lists the cluster's pods and the head's internal URLs.
+// Status lists the cluster's pods, pod lifecycle events and resource conditions, and the head's internal URLs.
 func (m *ClusterManager) Status(ctx context.Context, clusterID string, at domain.Placement) (domain.RuntimeStatus, error) {
 	r, err := m.c.GetClusterStatus(ctx, &clustermanagerv1.GetClusterStatusRequest{ClusterName: clusterID, Namespace: at.Namespace, KubeCluster: at.KubeCluster})
 	if err != nil {
@@ -75,6 +75,18 @@ func (m *ClusterManager) Status(ctx context.Context, clusterID string, at domain
 	for _, p := range r.GetResources() {
 		out.Pods = append(out.Pods, domain.PodState{Name: p.GetName(), Type: p.GetType(), Status: p.GetStatus(),
 			Message: p.GetMessage(), NodeType: p.GetNodeType(), Group: p.GetGroup()})
+	}
+	for _, e := range r.GetEvents() {
+		ev := domain.PodEvent{Type: e.GetType(), Pod: e.GetPod(), Reason: e.GetReason(), Message: e.GetMessage(),
+			Count: int(e.GetCount()), ID: e.GetId()}
+		if e.GetTime() != nil {
+			ev.Time = e.GetTime().AsTime()
+		}
+		out.Events = append(out.Events, ev)
+	}
+	for _, c := range r.GetConditions() {
+		out.Conditions = append(out.Conditions, domain.ResourceCondition{Type: c.GetType(), Status: c.GetStatus(),
+			Reason: c.GetReason(), Message: c.GetMessage()})
 	}
 	return out, nil
 }

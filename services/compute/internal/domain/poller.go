@@ -68,6 +68,10 @@ func (s *Service) PollCluster(ctx context.Context, id string) error {
 	if err != nil {
 		return cmError("get cluster status", err)
 	}
+	// Pod events are published on their own; a failure here must not hold up the status machine.
+	if err := s.publishPodEvents(ctx, &c, st, rs.Events, now); err != nil {
+		s.log.Warn("publish pod events", "cluster_id", id, "err", err)
+	}
 	heads, workers := CountRunning(rs.Pods)
 	jupyterUp := false
 	if heads > 0 && rs.JupyterURL != "" {

@@ -21,6 +21,10 @@ type RuntimeStatus struct {
 	Pods         []PodState
 	DashboardURL string
 	JupyterURL   string
+	// Events are lifecycle events about the cluster's pods, oldest first (Kubernetes driver).
+	Events []PodEvent
+	// Conditions are the status conditions of the cluster's custom resource (Kubernetes driver: the RayCluster's).
+	Conditions []ResourceCondition
 }
 
 // StartResult is cluster-manager's answer to a start/restart.
@@ -635,10 +639,17 @@ func (s *Service) Update(ctx context.Context, id string, req ClusterRequest, use
 		return UpdateResult{}, fmt.Errorf("store cluster update: %w", err)
 	}
 	res := UpdateResult{Cluster: n, Changed: true}
-	if restart && cs.Status.Status != StatusInactive {
+	switch {
+	case restart && cs.Status.Status != StatusInactive:
 		res.Restarted = true
 		_, err = s.Restart(ctx, id, user)
-	} else {
+	case cs.Status.Status != StatusInactive:
+		// A change that needs no restart (e.g. min/max pods) reaches a running cluster in place: the original's
+		// DCM start is a Helm install-or-upgrade of the new artifact, keeping the run.
+		if _, uerr := s.cm.Start(ctx, id, n.ArtifactName(), s.placement(ctx, &n)); uerr != nil {
+			err = cmError("upgrade cluster", uerr)
+		}
+	default:
 		_, err = s.Start(ctx, id, user)
 	}
 	return res, err

@@ -378,12 +378,24 @@ func TestUpdateRestartRules(t *testing.T) {
 	h := sqliteHarness(t)
 	ctx := t.Context()
 	id := activeCluster(t, h, nil)
-	// min/max pods change: update + start (a no-op on a running cluster), no restart.
+	// min/max pods change: no restart; the running cluster takes the new artifact in place (Helm upgrade) and
+	// keeps its run.
+	before := h.status(t, id)
+	starts := func() int {
+		return len(slices.DeleteFunc(h.cm.Calls(), func(c string) bool { return c != "start "+id }))
+	}
+	startsBefore := starts()
 	res, err := h.svc.Update(ctx, id, quickstart(t, func(m map[string]any) {
 		m["worker_node_configs"].([]any)[0].(map[string]any)["max_pods"] = 4
 	}), "u@x.io")
 	if err != nil || !res.Changed || res.Restarted || res.Cluster.ArtifactName() != id+"-v2" {
 		t.Fatalf("pods update: %+v %v", res, err)
+	}
+	if starts() != startsBefore+1 {
+		t.Fatalf("pods update did not upgrade the running release: %v", h.cm.Calls())
+	}
+	if st := h.status(t, id); st.Status != domain.StatusActive || st.ActiveRunID != before.ActiveRunID {
+		t.Fatalf("pods update changed the run: %+v, was %+v", st, before)
 	}
 	// worker cores change: update + restart.
 	res, err = h.svc.Update(ctx, id, quickstart(t, func(m map[string]any) {

@@ -39,6 +39,8 @@ type Event struct {
 	ArtifactName string
 	Message      string
 	Time         time.Time
+	// Metadata is published as the event's metadata object (optional).
+	Metadata map[string]any
 }
 
 // ClusterWithStatus joins a definition with its status row.
@@ -73,6 +75,10 @@ type Tx interface {
 	UpdateStatus(ctx context.Context, s StatusRow) error
 	AddAction(ctx context.Context, a Action) error
 	Publish(ctx context.Context, e Event) error
+	// ClaimPodEvent records that pod event eventID of a cluster is published with count: it inserts the row, or
+	// raises its count, and reports true; it reports false (writing nothing) when the event is already recorded
+	// with this count or a higher one. Concurrent claims of one (cluster, event, count) let exactly one win.
+	ClaimPodEvent(ctx context.Context, clusterID, eventID string, count int, at time.Time) (bool, error)
 }
 
 // Store persists clusters, statuses, actions and visits. Its Tx methods outside InTx run in their own transaction.
@@ -94,4 +100,14 @@ type Store interface {
 	DistinctUsers(ctx context.Context) ([]string, error)
 	DistinctTags(ctx context.Context) ([]string, error)
 	Ping(ctx context.Context) error
+	// PublishedPodEvents returns the pod events recorded for a cluster by ClaimPodEvent, by event id.
+	PublishedPodEvents(ctx context.Context, clusterID string) (map[string]PublishedPodEvent, error)
+	// ForgetPodEvents deletes recorded pod events of a cluster.
+	ForgetPodEvents(ctx context.Context, clusterID string, eventIDs []string) error
+}
+
+// PublishedPodEvent is a cluster_pod_events row: the count a pod event was last published with, and when.
+type PublishedPodEvent struct {
+	Count       int
+	PublishedAt time.Time
 }

@@ -17,6 +17,7 @@ type ClusterManager struct {
 	artifacts map[string][]byte
 	installed map[string]string // cluster → artifact
 	pods      map[string][]domain.PodState
+	events    map[string][]domain.PodEvent
 	calls     []string
 	placed    map[string]domain.Placement // "<op> <cluster>" → placement of the last such call
 	FailStart error
@@ -29,7 +30,7 @@ var _ domain.ClusterManager = (*ClusterManager)(nil)
 // NewClusterManager returns an empty fake.
 func NewClusterManager() *ClusterManager {
 	return &ClusterManager{artifacts: map[string][]byte{}, installed: map[string]string{}, pods: map[string][]domain.PodState{},
-		placed: map[string]domain.Placement{}, DashboardURL: "http://127.0.0.1:1/", JupyterURL: "http://127.0.0.1:1/jupyter"}
+		events: map[string][]domain.PodEvent{}, placed: map[string]domain.Placement{}, DashboardURL: "http://127.0.0.1:1/", JupyterURL: "http://127.0.0.1:1/jupyter"}
 }
 
 func (m *ClusterManager) record(format string, args ...any) {
@@ -81,6 +82,13 @@ func (m *ClusterManager) SetPods(id string, heads, workers int) {
 	m.pods[id] = ps
 }
 
+// SetPodEvents sets the pod lifecycle events Status reports for a cluster (installed or not).
+func (m *ClusterManager) SetPodEvents(id string, events ...domain.PodEvent) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events[id] = append([]domain.PodEvent(nil), events...)
+}
+
 // Apply stores the artifact.
 func (m *ClusterManager) Apply(_ context.Context, id, artifact string, values []byte) error {
 	m.mu.Lock()
@@ -128,13 +136,14 @@ func (m *ClusterManager) Stop(_ context.Context, id string, at domain.Placement)
 	return nil
 }
 
-// Status returns the pods set for the cluster.
+// Status returns the pods and pod events set for the cluster.
 func (m *ClusterManager) Status(_ context.Context, id string, at domain.Placement) (domain.RuntimeStatus, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.placed["status "+id] = at
 	_, ok := m.installed[id]
-	rs := domain.RuntimeStatus{Installed: ok, Pods: append([]domain.PodState(nil), m.pods[id]...)}
+	rs := domain.RuntimeStatus{Installed: ok, Pods: append([]domain.PodState(nil), m.pods[id]...),
+		Events: append([]domain.PodEvent(nil), m.events[id]...)}
 	if ok {
 		rs.DashboardURL, rs.JupyterURL = m.DashboardURL, m.JupyterURL
 	}

@@ -196,6 +196,9 @@ func (o *ops) DeleteCluster(ctx context.Context, id string) error {
 	if _, err := o.q.Exec(ctx, `DELETE FROM user_cluster_visits WHERE cluster_id = ?`, id); err != nil {
 		return fmt.Errorf("delete visits of %s: %w", id, err)
 	}
+	if _, err := o.q.Exec(ctx, `DELETE FROM cluster_pod_events WHERE cluster_id = ?`, id); err != nil {
+		return fmt.Errorf("delete pod events of %s: %w", id, err)
+	}
 	return nil
 }
 
@@ -246,9 +249,76 @@ func (o *ops) Publish(ctx context.Context, e domain.Event) error {
 			data[k] = v
 		}
 	}
+	if len(e.Metadata) > 0 {
+		data["metadata"] = e.Metadata
+	}
 	ev := bus.Event{Type: e.Type, Source: "compute", Time: e.Time.UTC(), Subject: e.ClusterID, Data: data}
 	if err := o.pub.Publish(ctx, o.tx, ev); err != nil {
 		return fmt.Errorf("publish %s: %w", e.Type, err)
+	}
+	return nil
+}
+
+// ClaimPodEvent inserts the (cluster, event) row or raises its count in one upsert; the row lock the upsert
+// takes makes concurrent claims of the same count wait and then find it recorded. Affected rows: 1 on insert,
+// 1 (2 on MySQL) on a raised count, 0 when the recorded count is already as high.
+func (o *ops) ClaimPodEvent(ctx context.Context, clusterID, eventID string, count int, at time.Time) (bool, error) {
+	var q string
+	switch o.dl {
+	case db.MySQL:
+		// Assignments run left to right: published_at must compare against the old event_count.
+		q = `INSERT INTO cluster_pod_events (cluster_id, event_id, event_count, published_at) VALUES (?, ?, ?, ?)
+			ON DUPLICATE KEY UPDATE
+			published_at = IF(event_count < VALUES(event_count), VALUES(published_at), published_at),
+			event_count = IF(event_count < VALUES(event_count), VALUES(event_count), event_count)`
+	default:
+		q = `INSERT INTO cluster_pod_events (cluster_id, event_id, event_count, published_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (cluster_id, event_id) DO UPDATE SET event_count = excluded.event_count, published_at = excluded.published_at
+			WHERE cluster_pod_events.event_count < excluded.event_count`
+	}
+	res, err := o.q.Exec(ctx, q, clusterID, eventID, count, ms(at))
+	if err != nil {
+		return false, fmt.Errorf("claim pod event %s of %s: %w", eventID, clusterID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claim pod event %s of %s: %w", eventID, clusterID, err)
+	}
+	return n > 0, nil
+}
+
+// PublishedPodEvents returns a cluster's recorded pod events by event id.
+func (s *Store) PublishedPodEvents(ctx context.Context, clusterID string) (map[string]domain.PublishedPodEvent, error) {
+	rows, err := s.q.Query(ctx, `SELECT event_id, event_count, published_at FROM cluster_pod_events WHERE cluster_id = ?`, clusterID)
+	if err != nil {
+		return nil, fmt.Errorf("select pod events of %s: %w", clusterID, err)
+	}
+	defer rows.Close()
+	out := map[string]domain.PublishedPodEvent{}
+	for rows.Next() {
+		var id string
+		var p domain.PublishedPodEvent
+		var at int64
+		if err := rows.Scan(&id, &p.Count, &at); err != nil {
+			return nil, fmt.Errorf("scan pod event: %w", err)
+		}
+		p.PublishedAt = fromMS(at)
+		out[id] = p
+	}
+	return out, rows.Err()
+}
+
+// ForgetPodEvents deletes recorded pod events of a cluster.
+func (s *Store) ForgetPodEvents(ctx context.Context, clusterID string, eventIDs []string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	args := []any{clusterID}
+	for _, id := range eventIDs {
+		args = append(args, id)
+	}
+	if _, err := s.q.Exec(ctx, `DELETE FROM cluster_pod_events WHERE cluster_id = ? AND event_id IN (`+db.Placeholders(len(eventIDs))+`)`, args...); err != nil {
+		return fmt.Errorf("delete pod events of %s: %w", clusterID, err)
 	}
 	return nil
 }

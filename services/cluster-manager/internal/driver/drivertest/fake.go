@@ -23,6 +23,9 @@ type Fake struct {
 	// Placements records driver.PlacementFrom(ctx) per call, keyed like
 	// Calls' first word ("start", "stop", "status", "exec", ...).
 	Placements map[string]driver.Placement
+	// Events and Conditions are reported by Status for running clusters.
+	Events     map[string][]driver.PodEvent
+	Conditions map[string][]driver.Condition
 }
 
 func (f *Fake) place(ctx context.Context, call string) {
@@ -35,7 +38,8 @@ func (f *Fake) place(ctx context.Context, call string) {
 // New returns an empty fake.
 func New() *Fake {
 	return &Fake{Artifacts: map[string][]byte{}, Applied: map[string]string{}, Running: map[string]string{},
-		Pods: map[string][]driver.Pod{}, Execs: map[string][]driver.PodExec{}}
+		Pods: map[string][]driver.Pod{}, Execs: map[string][]driver.PodExec{},
+		Events: map[string][]driver.PodEvent{}, Conditions: map[string][]driver.Condition{}}
 }
 
 func (f *Fake) known(cluster string) error {
@@ -116,7 +120,8 @@ func (f *Fake) Status(ctx context.Context, cluster string) (driver.Status, error
 	if !ok {
 		return driver.Status{Cluster: cluster}, nil
 	}
-	return driver.Status{Cluster: cluster, Installed: true, Artifact: art, Pods: f.Pods[cluster], DashboardURL: f.Head, JupyterURL: f.Head + "/jupyter"}, nil
+	return driver.Status{Cluster: cluster, Installed: true, Artifact: art, Pods: f.Pods[cluster], DashboardURL: f.Head, JupyterURL: f.Head + "/jupyter",
+		Events: f.Events[cluster], Conditions: f.Conditions[cluster]}, nil
 }
 
 // List returns running clusters.

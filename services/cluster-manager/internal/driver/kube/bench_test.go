@@ -7,7 +7,7 @@ import (
 
 	"github.com/darwinml/darwin/pkg/clock"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/artifact"
-	"github.com/darwinml/darwin/services/cluster-manager/internal/kubetest"
+	"github.com/darwinml/darwin/services/cluster-manager/kubetest"
 )
 
 // BenchmarkStartAndStatus installs one cluster per iteration (Apply + atomic

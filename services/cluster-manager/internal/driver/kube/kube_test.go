@@ -28,7 +28,7 @@ import (
 	"github.com/darwinml/darwin/pkg/testutil"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/artifact"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/driver"
-	"github.com/darwinml/darwin/services/cluster-manager/internal/kubetest"
+	"github.com/darwinml/darwin/services/cluster-manager/kubetest"
 )
 
 var nsSeq atomic.Int64

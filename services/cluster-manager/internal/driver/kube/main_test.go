@@ -3,7 +3,7 @@ package kube
 import (
 	"testing"
 
-	"github.com/darwinml/darwin/services/cluster-manager/internal/kubetest"
+	"github.com/darwinml/darwin/services/cluster-manager/kubetest"
 )
 
 // One kube-apiserver for the whole package; each test works in its own

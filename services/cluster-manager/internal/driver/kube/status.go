@@ -290,6 +290,14 @@ func PodEvents(cluster string, pods []corev1.Pod, events []corev1.Event) []drive
 			when = e.CreationTimestamp.Time
 		}
 		count := int(e.Count)
+		if e.Series != nil {
+			// events.k8s.io writers (the scheduler's FailedScheduling among them) keep the repeat count and
+			// the latest time in the series, not in count/lastTimestamp.
+			count = max(count, int(e.Series.Count))
+			if t := e.Series.LastObservedTime.Time; t.After(when) {
+				when = t
+			}
+		}
 		if count == 0 {
 			count = 1
 		}

@@ -120,6 +120,22 @@ func TestPodEvents(t *testing.T) {
 	}
 }
 
+// Events written through events.k8s.io (the scheduler) carry their repeats in the series.
+func TestPodEventsSeries(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	e := corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{UID: typesUID("s1")},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "id-kuberay-head-a"},
+		Reason:         "FailedScheduling", EventTime: metav1.NewMicroTime(t0),
+		Series: &corev1.EventSeries{Count: 7, LastObservedTime: metav1.NewMicroTime(t0.Add(time.Minute))},
+	}
+	got := PodEvents("id", nil, []corev1.Event{e})
+	if len(got) != 1 || got[0].Count != 7 || !got[0].Time.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("series event = %+v, want count 7 at the last observation", got)
+	}
+}
+
 func TestRayClusterConditions(t *testing.T) {
 	t.Parallel()
 	rc := &unstructured.Unstructured{Object: map[string]any{"status": map[string]any{

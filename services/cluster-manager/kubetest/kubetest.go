@@ -1,4 +1,4 @@
-// Package kubetest runs a real Kubernetes API server (kube-apiserver + etcd)
+// Package kubetest (test support, importable by other modules' tests) runs a real Kubernetes API server (kube-apiserver + etcd)
 // on loopback for integration tests, with the RayCluster CRD installed. The
 // binaries come from $KUBEBUILDER_ASSETS or ~/.cache/darwin/k8s/v1.37.2
 // (built by scripts/k8s-test-binaries.sh). There is no kubelet, scheduler
