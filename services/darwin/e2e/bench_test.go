@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
 )
 
 // BenchmarkComputeAPI measures compute's REST calls through darwin up beside a

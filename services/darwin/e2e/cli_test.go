@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // exampleFile is the repository's examples/cluster.yaml (the SDK format).

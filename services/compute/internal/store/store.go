@@ -375,11 +375,12 @@ func (s *Store) LastActionAt(ctx context.Context, clusterID string, actions []st
 	return fromNullMS(v), v.Valid, nil
 }
 
-// LeaseForPoll picks due clusters and leases each with a conditional UPDATE on last_picked_at.
+// LeaseForPoll picks due clusters, least recently polled first (so a batch smaller than the fleet still reaches
+// every cluster in turn), and leases each with a conditional UPDATE on last_picked_at.
 func (s *Store) LeaseForPoll(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]string, error) {
 	due := ms(now.Add(-lease))
 	rows, err := s.q.Query(ctx, `SELECT cluster_id FROM cluster_status WHERE status <> 'inactive'
-		AND (picked_by = '' OR last_picked_at IS NULL OR last_picked_at <= ?) ORDER BY last_updated_at`+s.dl.LimitOffset(limit*2, 0), due)
+		AND (picked_by = '' OR last_picked_at IS NULL OR last_picked_at <= ?) ORDER BY COALESCE(last_picked_at, 0), cluster_id`+s.dl.LimitOffset(limit*2, 0), due)
 	if err != nil {
 		return nil, fmt.Errorf("select due clusters: %w", err)
 	}
