@@ -38,8 +38,10 @@ test: test-env check-proto ## Everything: unit, store contract suites on SQLite/
 	source $(TEST_ENV) && $(GO) test -count=1 -timeout 20m $(PKGS)
 
 .PHONY: test-integration
-test-integration: test-env ## Only the suites that use real servers and the end-to-end quick start
-	source $(TEST_ENV) && $(GO) test -count=1 -timeout 20m -run 'Store|Contract|Dialect|E2E|Driver' $(PKGS)
+test-integration: test-env ## Only the suites on real servers: SQL dialects, S3 API, kube-apiserver, end-to-end
+	source $(TEST_ENV) && $(GO) test -count=1 -timeout 20m ./pkg/db/... ./pkg/bus/... ./pkg/blob/... \
+		./services/compute/internal/store/... ./services/cluster-manager/kubetest/... \
+		./services/cluster-manager/internal/driver/... ./services/darwin/e2e/...
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
@@ -59,8 +61,10 @@ check-proto: ## Fail when the committed generated code differs from the .proto f
 	bash scripts/check-proto.sh
 
 .PHONY: bench
-bench: test-env ## Benchmarks, each printed beside a loopback floor measured in the same run
-	source $(TEST_ENV) && $(GO) test -run '^$$' -bench . -benchtime $${BENCHTIME:-2s} ./services/darwin/e2e/... ./services/compute/... ./pkg/...
+bench: test-env ## Benchmarks beside floors measured in the same run (SCALE_CLUSTERS=1000 for the Kubernetes scale run)
+	source $(TEST_ENV) && $(GO) test -run '^$$' -bench ComputeAPI -benchtime $${BENCHTIME:-2s} ./services/darwin/e2e/
+	source $(TEST_ENV) && $(GO) test -run '^$$' -bench StartAndStatus -benchtime 100x ./services/cluster-manager/internal/driver/kube/
+	source $(TEST_ENV) && DARWIN_SCALE_CLUSTERS=$${SCALE_CLUSTERS:-1000} $(GO) test -run '^$$' -bench KubernetesScale -benchtime 1x -timeout 60m ./services/darwin/e2e/
 
 .PHONY: clean
 clean: ## Remove build output and the local data directory
