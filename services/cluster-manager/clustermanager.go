@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/darwinml/darwin/pkg/app"
+	"github.com/darwinml/darwin/pkg/blob"
 	"github.com/darwinml/darwin/pkg/clock"
 	"github.com/darwinml/darwin/pkg/log"
 	clustermanagerv1 "github.com/darwinml/darwin/proto/darwin/clustermanager/v1"
@@ -53,8 +54,11 @@ type Config struct {
 	// Driver runs the clusters: "local" (processes on this machine) or
 	// "kubernetes" (KubeRay RayClusters installed with Helm).
 	Driver string `yaml:"driver"`
-	// DataDir holds artifacts (artifacts/) and local driver state (clusters/<id>/).
+	// DataDir holds artifacts (artifacts/, unless ArtifactStore is set) and local driver state (clusters/<id>/).
 	DataDir string `yaml:"data_dir"`
+	// ArtifactStore is where versioned values documents are kept (under mlp/cluster_manager/): a directory
+	// ("file:///dir" or a path) or an S3 API ("s3://bucket/prefix?endpoint=...&region=..."). Empty: <data_dir>/artifacts.
+	ArtifactStore string `yaml:"artifact_store"`
 	// NodeCommand starts a node process; "head"/"worker" and flags are
 	// appended. Default: the current executable followed by "node".
 	NodeCommand StringList `yaml:"node_command"`
@@ -136,6 +140,7 @@ func (l *StringList) Set(s string) error {
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.Driver, "cluster-manager.driver", DriverLocal, `cluster driver: "local" (processes on this machine) or "kubernetes" (KubeRay via Helm)`)
 	f.StringVar(&c.DataDir, "cluster-manager.data-dir", filepath.Join("darwin-data", "cluster-manager"), "directory for artifacts and local cluster state")
+	f.StringVar(&c.ArtifactStore, "cluster-manager.artifact-store", c.ArtifactStore, "where artifacts are stored: a directory or s3://bucket/prefix?endpoint=...&region=... (default <data-dir>/artifacts)")
 	f.Var(&c.NodeCommand, "cluster-manager.node-command", `comma-separated command that starts a node process (default: this executable + "node")`)
 	f.StringVar(&c.PublicBaseURL, "cluster-manager.public-base-url", "http://localhost:8080", "public base URL under which the dashboard proxy is mounted")
 	f.DurationVar(&c.HeartbeatInterval, "cluster-manager.heartbeat-interval", node.DefaultHeartbeatInterval, "worker heartbeat interval")
@@ -220,7 +225,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if clk == nil {
 		clk = clock.Real()
 	}
-	store, err := artifact.NewFS(filepath.Join(cfg.DataDir, "artifacts"))
+	storeDSN := cfg.ArtifactStore
+	if storeDSN == "" {
+		storeDSN = filepath.Join(cfg.DataDir, "artifacts")
+	}
+	openCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := artifact.Open(openCtx, storeDSN, blob.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}

@@ -300,7 +300,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	if left := processesMentioning(id); len(left) > 0 {
 		t.Errorf("processes of %s left after stop: %v", id, left)
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "artifacts", id+"-v1.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(dataDir, "artifacts", "mlp", "cluster_manager", id+"-v1.json")); err != nil {
 		t.Errorf("artifact not kept: %v", err)
 	}
 }
@@ -349,7 +349,10 @@ func TestStopClustersOnShutdown(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if err := os.WriteFile(filepath.Join(dataDir, "artifacts", id+"-v1.json"), []byte(`{"worker":{"replicas":1}}`), 0o644); err != nil {
+	if err := os.MkdirAll(filepath.Join(dataDir, "artifacts", "mlp", "cluster_manager"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "artifacts", "mlp", "cluster_manager", id+"-v1.json"), []byte(`{"worker":{"replicas":1}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if code := put("/compute/v2/cluster/start", url.Values{"cluster_name": {id}, "artifact_name": {id + "-v1"}}); code != http.StatusAccepted {

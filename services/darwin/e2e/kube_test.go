@@ -82,7 +82,7 @@ func startKubePlatform(t testing.TB, extraKubeconfigs string) *kubePlatform {
 	cm := startProcess(t, cmBin, fmt.Sprintf("http://127.0.0.1:%d", httpPort),
 		fmt.Sprintf("-server.http-addr=127.0.0.1:%d", httpPort), fmt.Sprintf("-server.grpc-addr=127.0.0.1:%d", grpcPort),
 		"-cluster-manager.driver=kubernetes", "-cluster-manager.kubeconfigs="+kubeconfigs,
-		"-cluster-manager.data-dir="+t.TempDir(), "-cluster-manager.helm-timeout=60s", "-log.level=warn")
+		"-cluster-manager.data-dir="+t.TempDir(), "-cluster-manager.helm-timeout=60s")
 
 	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", grpcPort), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

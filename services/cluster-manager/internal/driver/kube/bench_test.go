@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ import (
 //	go test -run '^$' -bench StartAndStatus -benchtime 100x ./services/cluster-manager/internal/driver/kube/
 func BenchmarkStartAndStatus(b *testing.B) {
 	srv := kubetest.Shared(b)
-	store, err := artifact.NewFS(b.TempDir())
+	store, err := artifact.Open(context.Background(), b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

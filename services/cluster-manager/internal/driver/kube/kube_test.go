@@ -49,7 +49,7 @@ func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 	t.Helper()
 	srv := kubetest.Shared(t)
 	e := &env{t: t, srv: srv, exec: newFakeExecutor(), ns: fmt.Sprintf("t%d-%d", time.Now().UnixNano()%100000, nsSeq.Add(1))}
-	store, err := artifact.NewFS(t.TempDir())
+	store, err := artifact.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +601,7 @@ func TestInClusterConfig(t *testing.T) {
 		t.Error("RayCluster not created through the in-cluster config")
 	}
 
-	store, _ := artifact.NewFS(t.TempDir())
+	store, _ := artifact.Open(context.Background(), t.TempDir())
 	outside, err := New(Config{InClusterConfig: func() (*rest.Config, error) { return nil, rest.ErrNotInCluster }}, store, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)

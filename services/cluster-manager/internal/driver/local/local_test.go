@@ -33,7 +33,7 @@ func TestMain(m *testing.M) { os.Exit(testbin.Main(m, &nodeBin)) }
 
 func newDriver(t *testing.T, dataDir string) *local.Driver {
 	t.Helper()
-	store, err := artifact.NewFS(filepath.Join(dataDir, "artifacts"))
+	store, err := artifact.Open(context.Background(), filepath.Join(dataDir, "artifacts"))
 	if err != nil {
 		t.Fatal(err)
 	}
