@@ -6,13 +6,19 @@ package app
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/darwinml/darwin/pkg/config"
 	"github.com/darwinml/darwin/pkg/log"
 )
 
@@ -205,4 +211,16 @@ func (m *Manager) Run(ctx context.Context, targets []string, opts RunOptions) er
 		defer cancel()
 	}
 	return errors.Join(failure, m.Stop(stopCtx))
+}
+
+// Main is a binary's main: it runs run with the command-line arguments and a context cancelled by SIGINT or
+// SIGTERM, treats -help and -print.config as success, and exits 1 with "<name>: <err>" on any other error.
+func Main(name string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.Is(err, config.ErrPrinted) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
 }

@@ -10,13 +10,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/darwinml/darwin/pkg/app"
 	"github.com/darwinml/darwin/pkg/clock"
@@ -41,19 +37,9 @@ func (c *fileConfig) RegisterFlags(f *flag.FlagSet) {
 	c.ClusterManager.RegisterFlags(f)
 }
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) || errors.Is(err, config.ErrPrinted) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "cluster-manager:", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("cluster-manager", run) }
 
-func run(args []string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "node" {
 		return clustermanager.RunNode(ctx, args[1:])
 	}

@@ -29,7 +29,7 @@ func TestRunFlags(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := run(tc.args, &stdout, &stderr)
+			err := run(t.Context(), tc.args, &stdout, &stderr)
 			switch {
 			case tc.wantErr != nil:
 				if !errors.Is(err, tc.wantErr) {

@@ -10,13 +10,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/darwinml/darwin/pkg/app"
 	"github.com/darwinml/darwin/pkg/clock"
@@ -40,19 +36,9 @@ func (c *fileConfig) RegisterFlags(f *flag.FlagSet) {
 	c.Compute.RegisterFlags(f)
 }
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) || errors.Is(err, config.ErrPrinted) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "compute:", err)
-		os.Exit(1)
-	}
-}
+func main() { app.Main("compute", run) }
 
-func run(args []string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	migrate := len(args) > 0 && args[0] == "migrate"
 	if migrate {
 		args = args[1:]
