@@ -33,9 +33,8 @@ test-env: ## Start the test databases (MariaDB, PostgreSQL), build/cache kube-ap
 	@cat $(TEST_ENV)
 
 .PHONY: test
-test: test-env check-proto ## Everything: unit, store contract suites on SQLite/MariaDB/PostgreSQL, end-to-end
-	source $(TEST_ENV) && $(GO) vet $(PKGS)
-	source $(TEST_ENV) && $(GO) test -count=1 -timeout 20m $(PKGS)
+test: test-env lint ## Everything: lint, unit, store suites on SQLite/MariaDB/PostgreSQL, kube-apiserver suites, end-to-end
+	source $(TEST_ENV) && $(GO) test -count=1 -timeout 25m $(PKGS)
 
 .PHONY: test-integration
 test-integration: test-env ## Only the suites on real servers: SQL dialects, S3 API, kube-apiserver, end-to-end
