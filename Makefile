@@ -7,7 +7,7 @@ BIN       ?= $(CURDIR)/bin
 DATA_DIR  ?= $(CURDIR)/darwin-data
 HTTP_ADDR ?= 127.0.0.1:8080
 # Every Go package of the workspace, module by module.
-PKGS      := ./pkg/... ./proto/... ./services/compute/... ./services/cluster-manager/... ./services/darwin/...
+PKGS      := ./pkg/... ./proto/... ./services/compute/... ./services/cluster-manager/... ./services/darwin/... ./helm/... ./tools/...
 BINARIES  := ./services/darwin/cmd/darwin ./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager
 TEST_ENV  := $(CURDIR)/.cache/test-env.sh
 
@@ -25,9 +25,10 @@ run: build ## Start the whole platform on embedded defaults (http://127.0.0.1:80
 	$(BIN)/darwin up --http-addr $(HTTP_ADDR) --data-dir $(DATA_DIR)
 
 .PHONY: test-env
-test-env: ## Start the test databases (MariaDB, PostgreSQL), build/cache kube-apiserver + etcd; write .cache/test-env.sh
+test-env: ## Start MariaDB + PostgreSQL, install nginx, build/cache kube-apiserver + etcd; write .cache/test-env.sh
 	@mkdir -p $(CURDIR)/.cache
 	bash scripts/test-databases.sh > $(TEST_ENV).tmp
+	bash scripts/test-nginx.sh
 	echo "export KUBEBUILDER_ASSETS='$$(bash scripts/k8s-test-binaries.sh)'" >> $(TEST_ENV).tmp
 	mv $(TEST_ENV).tmp $(TEST_ENV)
 	@cat $(TEST_ENV)
@@ -40,7 +41,7 @@ test: test-env lint ## Everything: lint, unit, store suites on SQLite/MariaDB/Po
 test-integration: test-env ## Only the suites on real servers: SQL dialects, S3 API, kube-apiserver, end-to-end
 	source $(TEST_ENV) && $(GO) test -count=1 -timeout 20m ./pkg/db/... ./pkg/bus/... ./pkg/blob/... \
 		./services/compute/internal/store/... ./services/cluster-manager/kubetest/... \
-		./services/cluster-manager/internal/driver/... ./services/darwin/e2e/...
+		./services/cluster-manager/internal/driver/... ./services/darwin/e2e/... ./helm/... ./tools/...
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
@@ -49,7 +50,23 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
 .PHONY: lint
 lint: check-proto ## go vet + gofmt check
 	$(GO) vet $(PKGS)
-	@out=$$(gofmt -l pkg services proto); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l pkg services proto helm tools); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: images
+images: ## Build the service images as OCI/docker-save tarballs in .cache/images/ (no Docker daemon needed)
+	bash scripts/build-images.sh
+
+.PHONY: helm-test
+helm-test: ## Lint the Helm charts, compare rendered manifests with golden files, install the umbrella into a real kube-apiserver
+	KUBEBUILDER_ASSETS="$$(bash scripts/k8s-test-binaries.sh)" $(GO) test -count=1 -timeout 5m ./helm/...
+
+.PHONY: run-distributed
+run-distributed: ## Start compute, cluster-manager (MariaDB) and Debian's nginx as separate processes (http://127.0.0.1:8088)
+	bash scripts/run-distributed.sh
+
+.PHONY: stop-distributed
+stop-distributed: ## Stop what run-distributed started
+	bash scripts/run-distributed.sh stop
 
 .PHONY: proto
 proto: ## Regenerate Go code from proto/ (offline: Debian protoc + pinned Go plugins)

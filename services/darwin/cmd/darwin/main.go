@@ -14,6 +14,7 @@ import (
 
 	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
 	"github.com/darwinml/darwin/services/darwin/internal/cli"
+	"github.com/darwinml/darwin/services/darwin/internal/initcmd"
 	"github.com/darwinml/darwin/services/darwin/internal/up"
 )
 
@@ -72,5 +73,6 @@ Flags use Go flag syntax (-flag=value or --flag value); run 'darwin up -help' fo
 		},
 	})
 	root.AddCommand(cli.NewComputeCommand(opts))
+	root.AddCommand(initcmd.NewCommand(os.Stdout, os.Stderr, os.Stdin))
 	return root
 }

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Runs Darwin as separate processes behind Debian's nginx, the local mirror of
+# the Helm/compose layout:
+#   MariaDB (scripts/test-databases.sh) ← compute ←gRPC→ cluster-manager
+#   nginx (deploy/nginx) → /compute/, /cluster-manager/, /<env>/<id>-dashboard|jupyter/
+#
+#   scripts/run-distributed.sh          # build, start everything in the background, print the URLs
+#   scripts/run-distributed.sh stop     # stop what it started
+#   scripts/run-distributed.sh status   # show what is running
+#
+# Ports and paths come from the environment (defaults in brackets):
+#   DARWIN_NGINX_ADDR [127.0.0.1:8088]   DARWIN_COMPUTE_HTTP [127.0.0.1:8000]   DARWIN_COMPUTE_GRPC [127.0.0.1:9092]
+#   DARWIN_CM_HTTP [127.0.0.1:8080]      DARWIN_CM_GRPC [127.0.0.1:9091]        DARWIN_DB [darwin]
+#   DARWIN_RUN_DIR [.cache/distributed]  DARWIN_PUBLIC_URL [http://<nginx addr>]
+# Logs: $DARWIN_RUN_DIR/{compute,cluster-manager,nginx-error,nginx-access}.log
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RUN_DIR=${DARWIN_RUN_DIR:-$ROOT/.cache/distributed}
+NGINX_ADDR=${DARWIN_NGINX_ADDR:-127.0.0.1:8088}
+COMPUTE_HTTP=${DARWIN_COMPUTE_HTTP:-127.0.0.1:8000}
+COMPUTE_GRPC=${DARWIN_COMPUTE_GRPC:-127.0.0.1:9092}
+CM_HTTP=${DARWIN_CM_HTTP:-127.0.0.1:8080}
+CM_GRPC=${DARWIN_CM_GRPC:-127.0.0.1:9091}
+DB=${DARWIN_DB:-darwin}
+PUBLIC_URL=${DARWIN_PUBLIC_URL:-http://$NGINX_ADDR}
+BIN=${BIN:-$ROOT/bin}
+GO=${GO:-go}
+NGINX=/usr/sbin/nginx
+
+log() { echo "run-distributed: $*" >&2; }
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+pidfile() { echo "$RUN_DIR/$1.pid"; }
+running() { # running NAME: the recorded pid is alive
+	local f; f=$(pidfile "$1")
+	[ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+stop_one() { # stop_one NAME: SIGTERM the recorded pid, wait, then SIGKILL
+	local name=$1 f pid
+	f=$(pidfile "$name")
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	if kill -0 "$pid" 2>/dev/null; then
+		log "stopping $name (pid $pid)"
+		kill -TERM "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "$name did not stop within 20s; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -f "$f"
+}
+
+session_members() { # session_members SID: pids in that session (cluster nodes outlive their manager)
+	ps -eo pid=,sid= | awk -v sid="$1" '$2 == sid && $1 != sid { print $1 }'
+}
+
+stop_session() { # stop_session SID: SIGTERM what is left of a session we started, then SIGKILL
+	local sid=$1 pids
+	pids=$(session_members "$sid")
+	[ -n "$pids" ] || return 0
+	log "stopping local cluster processes left by cluster-manager: $(echo $pids)"
+	kill -TERM $pids 2>/dev/null || true
+	for _ in $(seq 1 50); do [ -n "$(session_members "$sid")" ] || return 0; sleep 0.2; done
+	pids=$(session_members "$sid")
+	[ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+}
+
+stop_all() {
+	# Reverse start order: nginx first, then compute (stops polling), then
+	# cluster-manager (which stops the local Ray cluster processes it runs).
+	local cm_sid=""
+	[ -f "$(pidfile cluster-manager)" ] && cm_sid=$(cat "$(pidfile cluster-manager)")
+	stop_one nginx
+	stop_one compute
+	stop_one cluster-manager
+	# cluster-manager runs in its own session (setsid), so the Ray node
+	# processes of clusters still running are exactly that session's members.
+	[ -z "$cm_sid" ] || stop_session "$cm_sid"
+}
+
+status() {
+	for name in cluster-manager compute nginx; do
+		if running "$name"; then echo "$name: running (pid $(cat "$(pidfile "$name")"))"; else echo "$name: stopped"; fi
+	done
+}
+
+wait_http() { # wait_http NAME URL
+	local name=$1 url=$2
+	for _ in $(seq 1 300); do
+		if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+		if ! running "$name"; then
+			log "$name exited; last lines of its log:"; tail -n 40 "$RUN_DIR/$name.log" >&2 || true; return 1
+		fi
+		sleep 0.2
+	done
+	log "$name not answering at $url within 60s"; return 1
+}
+
+start_bg() { # start_bg NAME LOG CMD...: run detached in its own session, record the pid
+	local name=$1 logfile=$2; shift 2
+	setsid "$@" >>"$logfile" 2>&1 < /dev/null &
+	echo $! > "$(pidfile "$name")"
+}
+
+render_nginx() {
+	local dir=$RUN_DIR/nginx
+	mkdir -p "$dir"
+	chmod 755 "$RUN_DIR" "$dir" # nginx workers may run as an unprivileged user
+	sed -e "s|\${NGINX_LISTEN}|$NGINX_ADDR|g" \
+		-e "s|\${COMPUTE_UPSTREAM}|$COMPUTE_HTTP|g" \
+		-e "s|\${CLUSTER_MANAGER_UPSTREAM}|$CM_HTTP|g" \
+		"$ROOT/deploy/nginx/darwin.conf.template" > "$dir/darwin.conf"
+	sed -e "s|\${NGINX_RUNDIR}|$dir|g" "$ROOT/deploy/nginx/nginx.conf.template" > "$dir/nginx.conf"
+	"$NGINX" -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
+}
+
+start() {
+	mkdir -p "$RUN_DIR"
+	for name in cluster-manager compute nginx; do
+		if running "$name"; then log "$name is already running; '$0 stop' first"; exit 1; fi
+	done
+
+	if [ ! -x "$NGINX" ]; then
+		log "installing nginx"
+		$SUDO apt-get update -qq >&2
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx >&2
+	fi
+
+	log "building compute and cluster-manager into $BIN"
+	mkdir -p "$BIN"
+	(cd "$ROOT" && $GO build -o "$BIN/" ./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager)
+
+	log "starting MariaDB"
+	eval "$(bash "$ROOT/scripts/test-databases.sh")"
+	mysql -uroot -h127.0.0.1 --protocol=tcp -e "CREATE DATABASE IF NOT EXISTS \`$DB\`"
+	local dsn="mysql://root@tcp(127.0.0.1:3306)/$DB"
+	log "migrating $dsn"
+	"$BIN/compute" migrate -compute.db.dsn="$dsn" >>"$RUN_DIR/compute.log" 2>&1
+
+	log "starting cluster-manager on $CM_HTTP (gRPC $CM_GRPC)"
+	start_bg cluster-manager "$RUN_DIR/cluster-manager.log" "$BIN/cluster-manager" \
+		-server.http-addr="$CM_HTTP" -server.grpc-addr="$CM_GRPC" -cluster-manager.data-dir="$RUN_DIR/cluster-manager-data"
+	wait_http cluster-manager "http://$CM_HTTP/readyz"
+
+	log "starting compute on $COMPUTE_HTTP (gRPC $COMPUTE_GRPC)"
+	start_bg compute "$RUN_DIR/compute.log" "$BIN/compute" \
+		-server.http-addr="$COMPUTE_HTTP" -server.grpc-addr="$COMPUTE_GRPC" -compute.db.dsn="$dsn" \
+		-compute.cluster-manager-addr="$CM_GRPC" -compute.public-url="$PUBLIC_URL"
+	wait_http compute "http://$COMPUTE_HTTP/readyz"
+
+	log "starting nginx on $NGINX_ADDR"
+	render_nginx
+	local dir=$RUN_DIR/nginx
+	start_bg nginx "$RUN_DIR/nginx.log" "$NGINX" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
+	wait_http nginx "http://$NGINX_ADDR/compute/healthcheck"
+	ln -sf "$dir/error.log" "$RUN_DIR/nginx-error.log"
+	ln -sf "$dir/access.log" "$RUN_DIR/nginx-access.log"
+
+	cat <<MSG
+Darwin is running as separate services (logs in $RUN_DIR):
+  ingress (nginx)   http://$NGINX_ADDR
+  compute           http://$NGINX_ADDR/compute/healthcheck    (direct: http://$COMPUTE_HTTP)
+  cluster-manager   http://$NGINX_ADDR/cluster-manager/healthcheck    (direct: http://$CM_HTTP)
+  Ray dashboards    http://$NGINX_ADDR/<cloud_env>/<cluster_id>-dashboard/
+  database          mysql://root@127.0.0.1:3306/$DB
+Quick start:  curl -X POST http://$NGINX_ADDR/compute/cluster -H 'Content-Type: application/json' -d @cluster.json
+Stop with:    $0 stop
+MSG
+}
+
+case "${1:-start}" in
+start) start ;;
+stop) stop_all ;;
+status) status ;;
+*) echo "usage: $0 [start|stop|status]" >&2; exit 2 ;;
+esac
