@@ -37,7 +37,7 @@ image() {
 	for p in $ports; do flags+=(-port "$p"); done
 	for a in "$@"; do flags+=(-arg "$a"); done
 	"$BIN/imagebuild" -binary "$BIN/$name" -name "$PREFIX$name" -tag "$TAG" \
-		-entrypoint "/usr/local/bin/$name" "${flags[@]}" \
+		-entrypoint "/usr/local/bin/$name" -healthcheck healthcheck "${flags[@]}" \
 		-version "$VERSION" -revision "$REVISION" -source "$SOURCE" \
 		-o "$OUT/$name.tar" -oci-layout "$OUT/oci" >/dev/null
 	local size bin

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -223,4 +224,30 @@ func Main(name string, run func(ctx context.Context, args []string, stdout, stde
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
+}
+
+// Healthcheck is the binaries' `healthcheck [URL]` subcommand, for container health checks in images that
+// have no shell or curl: it GETs url (default defaultURL, e.g. http://127.0.0.1:8000/healthz) with a short
+// timeout and fails unless the answer is 2xx.
+func Healthcheck(ctx context.Context, args []string, defaultURL string, out io.Writer) error {
+	url := defaultURL
+	if len(args) > 0 && args[0] != "" {
+		url = args[0]
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("healthcheck %s: status %d", url, resp.StatusCode)
+	}
+	fmt.Fprintf(out, "healthy: %s\n", url)
+	return nil
 }

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -183,5 +185,31 @@ func TestRunStopsOnFailure(t *testing.T) {
 	defer r.mu.Unlock()
 	if want := []string{"start a", "start b", "stop b", "stop a"}; !slices.Equal(r.events, want) {
 		t.Fatalf("events = %v", r.events)
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	code := http.StatusOK
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.WriteHeader(code)
+	}))
+	defer srv.Close()
+	var out strings.Builder
+	if err := Healthcheck(t.Context(), nil, srv.URL+"/healthz", &out); err != nil || !strings.Contains(out.String(), "healthy") {
+		t.Fatalf("healthy server: %v %q", err, out.String())
+	}
+	mu.Lock()
+	code = http.StatusServiceUnavailable
+	mu.Unlock()
+	if err := Healthcheck(t.Context(), []string{srv.URL + "/readyz"}, "unused", &out); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("unhealthy server: %v", err)
+	}
+	srv.Close()
+	if err := Healthcheck(t.Context(), nil, srv.URL+"/healthz", &out); err == nil {
+		t.Fatal("closed server counted as healthy")
 	}
 }

@@ -45,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		spec          image.Spec
 		ports, labels listFlag
 		cmdArgs, env  listFlag
+		health        listFlag
 		out, ociDir   string
 	)
 	fs.StringVar(&spec.Binary, "binary", "", "static Linux binary to put in the image (required)")
@@ -55,6 +56,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&ports, "port", "exposed port: N, N/tcp or N/udp; repeatable")
 	fs.Var(&labels, "label", "image label key=value; repeatable; overrides the org.opencontainers.image.* labels")
 	fs.Var(&env, "env", "extra environment KEY=VALUE; repeatable")
+	fs.Var(&health, "healthcheck", "argument after the entrypoint of the image's health check (e.g. healthcheck); repeatable")
 	fs.StringVar(&spec.Title, "title", "", "org.opencontainers.image.title (default the last element of -name)")
 	fs.StringVar(&spec.Version, "version", "dev", "org.opencontainers.image.version")
 	fs.StringVar(&spec.Revision, "revision", "", "org.opencontainers.image.revision (e.g. git rev-parse HEAD)")
@@ -77,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return errors.New("-binary, -name and -o (or -oci-layout) are required")
 	}
-	spec.Args, spec.Ports, spec.Env = cmdArgs, ports, env
+	spec.Args, spec.Ports, spec.Env, spec.Healthcheck = cmdArgs, ports, env, health
 	spec.Labels = map[string]string{}
 	for _, l := range labels {
 		k, v, ok := strings.Cut(l, "=")

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,7 +61,7 @@ func TestComputeImage(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run([]string{
 		"-binary", bin, "-name", "darwin/compute", "-tag", "dev",
-		"-entrypoint", "/usr/local/bin/compute", "-port", "8000", "-port", "9092/tcp",
+		"-entrypoint", "/usr/local/bin/compute", "-healthcheck", "healthcheck", "-port", "8000", "-port", "9092/tcp",
 		"-version", "v0.1.0-test", "-revision", "0123abcd", "-source", "https://example.invalid/darwin",
 		"-label", "team=ml-platform", "-ca-certs", certs, "-o", out, "-oci-layout", ociDir,
 	}, &stdout, &stderr)
@@ -91,6 +93,9 @@ func TestComputeImage(t *testing.T) {
 	}
 	if !slices.Equal(c.Entrypoint, []string{"/usr/local/bin/compute"}) || len(c.Cmd) != 0 {
 		t.Errorf("Entrypoint = %q Cmd = %q", c.Entrypoint, c.Cmd)
+	}
+	if c.Healthcheck == nil || !slices.Equal(c.Healthcheck.Test, []string{"CMD", "/usr/local/bin/compute", "healthcheck"}) {
+		t.Errorf("Healthcheck = %+v, want CMD /usr/local/bin/compute healthcheck", c.Healthcheck)
 	}
 	if c.User != "65532:65532" {
 		t.Errorf("User = %q, want 65532:65532", c.User)
@@ -168,6 +173,20 @@ func TestComputeImage(t *testing.T) {
 		if !strings.Contains(string(outb), "Usage:") || !strings.Contains(string(outb), "-server.http-addr") {
 			t.Errorf("compute %s output lacks the usage:\n%s", helpFlag, outb)
 		}
+	}
+
+	// The image's health check command works: healthy against a server answering /healthz, failing otherwise.
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+		}
+	}))
+	defer healthy.Close()
+	if outb, err := exec.Command(inImage, "healthcheck", healthy.URL+"/healthz").CombinedOutput(); err != nil {
+		t.Errorf("healthcheck against a healthy server: %v\n%s", err, outb)
+	}
+	if outb, err := exec.Command(inImage, "healthcheck", healthy.URL+"/missing").CombinedOutput(); err == nil {
+		t.Errorf("healthcheck against a 404 passed:\n%s", outb)
 	}
 }
 

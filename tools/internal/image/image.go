@@ -65,8 +65,11 @@ type Spec struct {
 	Revision   string            // org.opencontainers.image.revision; omitted when empty
 	Source     string            // org.opencontainers.image.source; omitted when empty
 	Env        []string          // extra KEY=VALUE environment entries
-	CACerts    string            // CA bundle to copy to /etc/ssl/certs/ca-certificates.crt; "" omits it
-	Created    time.Time         // timestamp of the config and of every file; zero: the Unix epoch (reproducible)
+	// Healthcheck, when not empty, are the arguments after the entrypoint of the image's health check
+	// (e.g. ["healthcheck"] → CMD <entrypoint> healthcheck), run every 30 s with a 5 s timeout.
+	Healthcheck []string
+	CACerts     string    // CA bundle to copy to /etc/ssl/certs/ca-certificates.crt; "" omits it
+	Created     time.Time // timestamp of the config and of every file; zero: the Unix epoch (reproducible)
 	// AllowDynamic builds the image even when the binary is dynamically linked (Build then reports a warning
 	// instead of failing with ErrNotStatic).
 	AllowDynamic bool
@@ -173,6 +176,12 @@ func Build(spec Spec) (*Result, error) {
 		WorkingDir:   HomeDir,
 		ExposedPorts: ports,
 		Labels:       labels(spec),
+	}
+	if len(spec.Healthcheck) > 0 {
+		cf.Config.Healthcheck = &v1.HealthConfig{
+			Test:     append([]string{"CMD", spec.Entrypoint}, spec.Healthcheck...),
+			Interval: 30 * time.Second, Timeout: 5 * time.Second, StartPeriod: 10 * time.Second, Retries: 3,
+		}
 	}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {

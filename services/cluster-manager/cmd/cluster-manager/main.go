@@ -40,6 +40,9 @@ func (c *fileConfig) RegisterFlags(f *flag.FlagSet) {
 func main() { app.Main("cluster-manager", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return app.Healthcheck(ctx, args[1:], "http://127.0.0.1:8080/healthz", stdout)
+	}
 	if len(args) > 0 && args[0] == "node" {
 		return clustermanager.RunNode(ctx, args[1:])
 	}

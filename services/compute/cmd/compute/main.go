@@ -39,6 +39,9 @@ func (c *fileConfig) RegisterFlags(f *flag.FlagSet) {
 func main() { app.Main("compute", run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return app.Healthcheck(ctx, args[1:], "http://127.0.0.1:8000/healthz", stdout)
+	}
 	migrate := len(args) > 0 && args[0] == "migrate"
 	if migrate {
 		args = args[1:]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/darwinml/darwin/pkg/app"
 	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
 	"github.com/darwinml/darwin/services/darwin/internal/cli"
 	"github.com/darwinml/darwin/services/darwin/internal/initcmd"
@@ -70,6 +71,14 @@ Flags use Go flag syntax (-flag=value or --flag value); run 'darwin up -help' fo
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return clustermanager.RunNode(cmd.Context(), args)
+		},
+	})
+	root.AddCommand(&cobra.Command{
+		Use:   "healthcheck [URL]",
+		Short: "Exit 0 when the platform answers /healthz (for container health checks)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return app.Healthcheck(cmd.Context(), args, "http://127.0.0.1:8080/healthz", cmd.OutOrStdout())
 		},
 	})
 	root.AddCommand(cli.NewComputeCommand(opts))
