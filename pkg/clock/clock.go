@@ -4,6 +4,7 @@
 package clock
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
@@ -142,6 +143,24 @@ func (w *fakeWaiter) Stop() {
 		if o == w {
 			f.waiters = append(f.waiters[:i], f.waiters[i+1:]...)
 			return
+		}
+	}
+}
+
+// Every calls fn every d on clk until ctx ends; with now set it also calls fn once right away. It is the one
+// periodic loop of the background jobs (pollers, purges, heartbeats), so they all stop the same way.
+func Every(ctx context.Context, clk Clock, d time.Duration, now bool, fn func(ctx context.Context)) {
+	t := clk.NewTicker(d)
+	defer t.Stop()
+	if now {
+		fn(ctx)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			fn(ctx)
 		}
 	}
 }

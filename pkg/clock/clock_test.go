@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +112,30 @@ func TestReal(t *testing.T) {
 		t.Fatal("real ticker never ticked")
 	}
 	<-c.After(time.Millisecond)
+}
+
+func TestEvery(t *testing.T) {
+	t.Parallel()
+	f := NewFake(time.Unix(0, 0))
+	ctx, cancel := context.WithCancel(t.Context())
+	calls := make(chan time.Time, 10)
+	done := make(chan struct{})
+	go func() {
+		Every(ctx, f, time.Second, true, func(context.Context) { calls <- f.Now() })
+		close(done)
+	}()
+	if got := <-calls; !got.Equal(time.Unix(0, 0)) {
+		t.Fatalf("immediate call at %v", got)
+	}
+	f.Advance(time.Second)
+	if got := <-calls; !got.Equal(time.Unix(1, 0)) {
+		t.Fatalf("tick call at %v", got)
+	}
+	cancel()
+	<-done
+	select {
+	case c := <-calls:
+		t.Fatalf("call after cancel at %v", c)
+	default:
+	}
 }

@@ -367,20 +367,13 @@ func (s *Service) PurgeEvents(ctx context.Context) (int64, error) {
 
 // purgeLoop purges old delivered events now and every eventPurgeInterval until ctx ends.
 func (s *Service) purgeLoop(ctx context.Context) {
-	t := s.clk.NewTicker(eventPurgeInterval)
-	defer t.Stop()
-	for {
+	clock.Every(ctx, s.clk, eventPurgeInterval, true, func(ctx context.Context) {
 		if n, err := s.PurgeEvents(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("purge delivered events", "err", err)
 		} else if n > 0 {
 			s.log.Debug("purged delivered events", "count", n)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-	}
+	})
 }
 
 // PollOnce runs one status-poller pass (tests and tools).

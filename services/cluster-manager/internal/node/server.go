@@ -188,16 +188,7 @@ func (n *Node) watchStateDir(ctx context.Context, stop context.CancelFunc) {
 }
 
 func (n *Node) heartbeatLoop(ctx context.Context, addr string) {
-	t := n.clk.NewTicker(n.spec.heartbeatInterval())
-	defer t.Stop()
-	for {
-		n.sendHeartbeat(ctx, addr)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-	}
+	clock.Every(ctx, n.clk, n.spec.heartbeatInterval(), true, func(ctx context.Context) { n.sendHeartbeat(ctx, addr) })
 }
 
 func (n *Node) sendHeartbeat(ctx context.Context, addr string) {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/darwinml/darwin/pkg/clock"
 )
 
 // timeoutAnchors are the actions a creation timeout is measured from.
@@ -165,18 +167,11 @@ func (s *Service) autoTerminate(ctx context.Context, c *Cluster, st StatusRow, u
 
 // Run polls every interval until ctx ends.
 func (s *Service) Run(ctx context.Context, interval time.Duration) {
-	t := s.clk.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-			if _, err := s.PollOnce(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("status poll", "err", err)
-			}
+	clock.Every(ctx, s.clk, interval, false, func(ctx context.Context) {
+		if _, err := s.PollOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("status poll", "err", err)
 		}
-	}
+	})
 }
 
 // RunningMemory is the memory (GB) of the cluster's running pods: head memory per head, group memory per worker

@@ -633,18 +633,11 @@ func (s *Service) DeleteCluster(ctx context.Context, clusterID string) error {
 
 // Run calls PollOnce every PollInterval until ctx is done.
 func (s *Service) Run(ctx context.Context) {
-	t := s.clock.NewTicker(s.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-			if err := s.PollOnce(ctx); err != nil && ctx.Err() == nil {
-				s.logger.WarnContext(ctx, "remote command status poll failed", "err", err)
-			}
+	clock.Every(ctx, s.clock, s.cfg.PollInterval, false, func(ctx context.Context) {
+		if err := s.PollOnce(ctx); err != nil && ctx.Err() == nil {
+			s.logger.WarnContext(ctx, "remote command status poll failed", "err", err)
 		}
-	}
+	})
 }
 
 var podRank = map[string]int{"started": 0, CmdRunning: 1, CmdSuccess: 2, CmdFailed: 3}
