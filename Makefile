@@ -7,8 +7,8 @@ BIN       ?= $(CURDIR)/bin
 DATA_DIR  ?= $(CURDIR)/darwin-data
 HTTP_ADDR ?= 127.0.0.1:8080
 # Every Go package of the workspace, module by module.
-PKGS      := ./pkg/... ./proto/... ./services/compute/... ./services/cluster-manager/... ./services/darwin/... ./helm/... ./tools/...
-BINARIES  := ./services/darwin/cmd/darwin ./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager
+PKGS      := ./pkg/... ./proto/... ./services/compute/... ./services/cluster-manager/... ./services/mlflow/... ./services/darwin/... ./helm/... ./tools/...
+BINARIES  := ./services/darwin/cmd/darwin ./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager ./services/mlflow/cmd/mlflow
 TEST_ENV  := $(CURDIR)/.cache/test-env.sh
 
 .PHONY: help
@@ -16,7 +16,7 @@ help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build darwin, compute and cluster-manager into ./bin
+build: ## Build darwin, compute, cluster-manager and mlflow into ./bin
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(BINARIES)
 

@@ -28,12 +28,14 @@ import (
 	"github.com/darwinml/darwin/pkg/server"
 	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
 	"github.com/darwinml/darwin/services/compute"
+	"github.com/darwinml/darwin/services/mlflow"
 )
 
 // Module names, usable with -target.
 const (
 	moduleServer         = "server"
 	moduleCompute        = "compute"
+	moduleMLflow         = "mlflow"
 	moduleClusterManager = clustermanager.ModuleName
 )
 
@@ -56,6 +58,7 @@ type Config struct {
 
 	Compute        compute.Config        `yaml:"compute"`
 	ClusterManager clustermanager.Config `yaml:"cluster_manager"`
+	MLflow         mlflow.Config         `yaml:"mlflow"`
 }
 
 // Common holds settings every service inherits unless it sets its own.
@@ -80,6 +83,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Log.RegisterFlags(f)
 	c.Compute.RegisterFlags(f)
 	c.ClusterManager.RegisterFlags(f)
+	c.MLflow.RegisterFlags(f)
 }
 
 // resolve fills what derives from the data directory and the listen address,
@@ -90,6 +94,10 @@ func (c *Config) resolve(httpAddr string) {
 	config.Inherit(&c.Compute.ChronosURL, c.Common.Bus.ChronosURL)
 	if c.Compute.DB.DSN == "" {
 		c.Compute.DB.DSN = "sqlite://" + filepath.Join(c.DataDir, "compute.db")
+	}
+	config.Inherit(&c.MLflow.DB.DSN, c.Common.DB.DSN)
+	if c.MLflow.DB.DSN == "" {
+		c.MLflow.DB.DSN = "sqlite://" + filepath.Join(c.DataDir, "mlflow.db")
 	}
 	if c.ClusterManager.DataDir == filepath.Join(defaultDataDir, "cluster-manager") {
 		c.ClusterManager.DataDir = filepath.Join(c.DataDir, "cluster-manager")
@@ -193,6 +201,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		mgr.Register(mod)
 		serviceModules = append(serviceModules, moduleCompute)
 	}
+	if want[moduleMLflow] {
+		ml, err := mlflow.New(cfg.MLflow, mlflow.Deps{Logger: logger, Registerer: reg, Clock: clk})
+		if err != nil {
+			return fmt.Errorf("mlflow: %w", err)
+		}
+		ml.RegisterHealth(srv.Health)
+		srv.HTTP.Route("/mlflow-lib", ml.RegisterHTTP)
+		mgr.Register(ml.Module())
+		serviceModules = append(serviceModules, moduleMLflow)
+	}
 	srvMod := srv.Module(moduleServer, serviceModules...)
 	mgr.Register(srvMod)
 
@@ -211,7 +229,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // the set of services to run. Unlike Mimir's targets, naming compute alone does
 // not pull cluster-manager in: compute then dials -compute.cluster-manager-addr.
 func selectTargets(target string) (map[string]bool, error) {
-	known := []string{moduleCompute, moduleClusterManager}
+	known := []string{moduleCompute, moduleClusterManager, moduleMLflow}
 	want := map[string]bool{}
 	for _, t := range strings.Split(target, ",") {
 		t = strings.TrimSpace(t)

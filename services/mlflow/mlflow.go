@@ -1,0 +1,179 @@
+// Package mlflow is Darwin's MLflow-compatible tracking server: MLflow's REST API 2.0 for experiments, runs,
+// params, tags and metric series, stored in SQL (SQLite, MySQL, PostgreSQL).
+//
+// Routes are registered without the /mlflow-lib prefix: RegisterHTTP adds /api/2.0/mlflow/... and
+// /ajax-api/2.0/mlflow/....
+package mlflow
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/darwinml/darwin/pkg/app"
+	"github.com/darwinml/darwin/pkg/clock"
+	"github.com/darwinml/darwin/pkg/db"
+	"github.com/darwinml/darwin/pkg/health"
+	"github.com/darwinml/darwin/pkg/log"
+	"github.com/darwinml/darwin/services/mlflow/internal/httpapi"
+	"github.com/darwinml/darwin/services/mlflow/internal/store"
+	"github.com/darwinml/darwin/services/mlflow/migrations"
+)
+
+// DBConfig selects the tracking database.
+type DBConfig struct {
+	DSN         string `yaml:"dsn"`
+	AutoMigrate bool   `yaml:"auto_migrate"`
+}
+
+// Config is the tracking server's configuration (flags -mlflow.*, YAML section mlflow).
+type Config struct {
+	DataDir string   `yaml:"data_dir"`
+	DB      DBConfig `yaml:"db"`
+	// DefaultArtifactRoot prefixes the artifact location of experiments created without one
+	// (<root>/<experiment_id>); empty means DefaultArtifactRootValue (see ArtifactRoot).
+	DefaultArtifactRoot string `yaml:"default_artifact_root"`
+}
+
+// RegisterFlags registers the -mlflow.* flags with their defaults.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.DataDir, "mlflow.data-dir", orStr(c.DataDir, "./data"), "directory of the default SQLite database and artifact root")
+	f.StringVar(&c.DB.DSN, "mlflow.db.dsn", c.DB.DSN, "database DSN (sqlite://PATH, mysql://..., postgres://...); default sqlite://<data-dir>/mlflow.db")
+	f.BoolVar(&c.DB.AutoMigrate, "mlflow.db.auto-migrate", c.DB.AutoMigrate, "apply migrations on start for MySQL/PostgreSQL (SQLite always migrates)")
+	f.StringVar(&c.DefaultArtifactRoot, "mlflow.default-artifact-root", c.DefaultArtifactRoot, "artifact root of new experiments (default mlflow-artifacts:/ , served by the artifact proxy)")
+}
+
+// DefaultArtifactRootValue is the artifact root when none is configured: MLflow's proxied-artifact scheme, so
+// clients upload through the server's artifact proxy.
+const DefaultArtifactRootValue = "mlflow-artifacts:"
+
+func orStr(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+// DSN returns the configured DSN or the default SQLite file under DataDir.
+func (c *Config) DSN() string {
+	if c.DB.DSN != "" {
+		return c.DB.DSN
+	}
+	return "sqlite://" + filepath.Join(orStr(c.DataDir, "./data"), "mlflow.db")
+}
+
+// ArtifactRoot returns the configured default artifact root or DefaultArtifactRootValue.
+func (c *Config) ArtifactRoot() string { return orStr(c.DefaultArtifactRoot, DefaultArtifactRootValue) }
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if _, err := db.ParseDialect(c.DSN()); err != nil {
+		return fmt.Errorf("mlflow.db.dsn: %w", err)
+	}
+	return nil
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Clock      clock.Clock
+}
+
+// Service is a configured tracking server.
+type Service struct {
+	cfg  Config
+	log  *slog.Logger
+	db   *db.DB
+	http *httpapi.Handler
+}
+
+// New opens the database handle and wires the service; Module().Start migrates.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := log.OrDiscard(deps.Logger).With("service", "mlflow")
+	clk := deps.Clock
+	if clk == nil {
+		clk = clock.Real()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ensureSQLiteDir(cfg.DSN()); err != nil {
+		return nil, err
+	}
+	d, err := db.Open(ctx, cfg.DSN())
+	if err != nil {
+		return nil, fmt.Errorf("open mlflow database: %w", err)
+	}
+	st := store.New(d, clk, cfg.ArtifactRoot())
+	return &Service{cfg: cfg, log: logger, db: d, http: httpapi.New(st, logger)}, nil
+}
+
+func ensureSQLiteDir(dsn string) error {
+	if !strings.HasPrefix(dsn, "sqlite://") {
+		return nil
+	}
+	path := strings.TrimPrefix(dsn, "sqlite://")
+	if path == "memory" || path == "" {
+		return nil
+	}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create mlflow data directory: %w", err)
+	}
+	return nil
+}
+
+// Migrate applies the tracking migrations to the database at dsn.
+func Migrate(ctx context.Context, dsn string) error {
+	d, err := db.Open(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("open mlflow database: %w", err)
+	}
+	defer d.Close()
+	return migrate(ctx, d)
+}
+
+func migrate(ctx context.Context, d *db.DB) error {
+	if err := db.Migrate(ctx, d, migrations.Component, migrations.FS); err != nil {
+		return fmt.Errorf("migrate mlflow: %w", err)
+	}
+	return nil
+}
+
+// Module is the server as an app module: Start migrates (SQLite, or when auto-migrate is set); Stop closes the
+// database.
+func (s *Service) Module() app.Module {
+	return app.Module{Name: "mlflow", Start: s.start, Stop: s.stop}
+}
+
+func (s *Service) start(ctx context.Context) error {
+	if s.db.Dialect == db.SQLite || s.cfg.DB.AutoMigrate {
+		if err := migrate(ctx, s.db); err != nil {
+			return err
+		}
+	}
+	s.log.Info("mlflow started", "dialect", string(s.db.Dialect))
+	return nil
+}
+
+func (s *Service) stop(context.Context) error { return errors.Join(s.db.Close()) }
+
+// RegisterHTTP registers the MLflow REST routes (without the /mlflow-lib prefix) on r.
+func (s *Service) RegisterHTTP(r chi.Router) { s.http.Routes(r) }
+
+// RegisterHealth adds the database readiness check.
+func (s *Service) RegisterHealth(h *health.Checker) { h.Add("mlflow-db", s.db.PingContext) }
