@@ -227,7 +227,7 @@ func (h *Handler) searchExperiments(w http.ResponseWriter, r *http.Request) (any
 	} else if err := decodeBody(w, r, maxBody, &req); err != nil {
 		return nil, err
 	}
-	// TODO(lead): wire services/mlflow/internal/search (filter and order_by parsers) in here.
+	// Experiment search filters (name/tags) and order_by are not built yet: reject them rather than ignore them.
 	if req.Filter != "" {
 		return nil, apierr.InvalidField("filter", "Search filters are not supported yet by this server (filter %q)", req.Filter)
 	}
