@@ -177,15 +177,15 @@ func TestSQLiteSemantics(t *testing.T) {
 		schema Schema
 		ddl    string
 	}{{"default", DefaultSchema, defaultSchemaDDL}}
-	if ddl, err := os.ReadFile("../../migrations/sqlite/0001_tracking.up.sql"); err == nil {
-		schemas = append(schemas, struct {
-			name   string
-			schema Schema
-			ddl    string
-		}{"tracking-migration", TrackingSchema, string(ddl)})
-	} else {
-		t.Logf("tracking migration not found, testing DefaultSchema only: %v", err)
+	ddl, err := os.ReadFile("../../migrations/sqlite/0001_tracking.up.sql")
+	if err != nil {
+		t.Fatalf("read the tracking migration: %v", err)
 	}
+	schemas = append(schemas, struct {
+		name   string
+		schema Schema
+		ddl    string
+	}{"tracking-migration", TrackingSchema, string(ddl)})
 	for _, sc := range schemas {
 		t.Run(sc.name, func(t *testing.T) {
 			d := openFixture(t, sc.schema, sc.ddl)
@@ -203,7 +203,7 @@ func TestSQLiteSemantics(t *testing.T) {
 func TestSQLiteNaNMetrics(t *testing.T) {
 	ddl, err := os.ReadFile("../../migrations/sqlite/0001_tracking.up.sql")
 	if err != nil {
-		t.Skipf("tracking migration not found: %v", err)
+		t.Fatalf("read the tracking migration: %v", err)
 	}
 	d := openFixture(t, TrackingSchema, string(ddl))
 	for _, tt := range []struct {
