@@ -26,9 +26,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/darwinml/darwin/pkg/apierr"
 	"github.com/darwinml/darwin/pkg/app"
 	"github.com/darwinml/darwin/pkg/blob"
 	"github.com/darwinml/darwin/pkg/clock"
+	"github.com/darwinml/darwin/pkg/health"
 	"github.com/darwinml/darwin/pkg/log"
 	clustermanagerv1 "github.com/darwinml/darwin/proto/darwin/clustermanager/v1"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/artifact"
@@ -210,6 +212,7 @@ type Service struct {
 	drv    driver.Driver
 	local  *local.Driver // set for the local driver
 	kube   io.Closer     // set for the kubernetes driver
+	store  artifact.Store
 	grpc   *grpcapi.Server
 	http   *httpapi.API
 	proxy  *httpapi.DashboardProxy
@@ -235,7 +238,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, logger: logger}
+	s := &Service{cfg: cfg, logger: logger, store: store}
 	var drv driver.Driver
 	switch cfg.Driver {
 	case DriverKubernetes:
@@ -314,6 +317,16 @@ func (s *Service) Module() app.Module {
 
 // RegisterHTTP mounts the DCM REST routes (without the /cluster-manager prefix).
 func (s *Service) RegisterHTTP(r chi.Router) { s.http.Register(r) }
+
+// RegisterHealth adds the readiness check: the artifact store answers (a missing probe key is fine).
+func (s *Service) RegisterHealth(h *health.Checker) {
+	h.Add("cluster-manager-artifacts", func(ctx context.Context) error {
+		if _, err := s.store.Get(ctx, "readyz-probe"); err != nil && apierr.KindOf(err) != apierr.NotFound {
+			return err
+		}
+		return nil
+	})
+}
 
 // RegisterGRPC registers ClusterManagerService.
 func (s *Service) RegisterGRPC(g *grpc.Server) {

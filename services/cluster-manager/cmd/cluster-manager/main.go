@@ -11,12 +11,10 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 
 	"github.com/darwinml/darwin/pkg/app"
 	"github.com/darwinml/darwin/pkg/clock"
-	"github.com/darwinml/darwin/pkg/config"
 	dlog "github.com/darwinml/darwin/pkg/log"
 	"github.com/darwinml/darwin/pkg/metrics"
 	"github.com/darwinml/darwin/pkg/server"
@@ -47,14 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return clustermanager.RunNode(ctx, args[1:])
 	}
 
-	fs := flag.NewFlagSet("cluster-manager", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  cluster-manager [flags]\n  cluster-manager node head|worker [flags]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	var cfg fileConfig
-	if err := config.Load(fs, args, &cfg, stdout); err != nil {
+	if err := server.LoadBinaryConfig("cluster-manager", []string{"node head|worker [flags]", "healthcheck [url]"}, args, &cfg, stdout, stderr); err != nil {
 		return err
 	}
 	logger := dlog.New(cfg.Log, stderr)
@@ -66,23 +58,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(cfg.Server, logger, reg)
-	if err != nil {
-		return err
-	}
-	svc.RegisterGRPC(srv.GRPC)
-	srv.HTTP.Route("/cluster-manager", svc.RegisterHTTP)
-	svc.RegisterHTTP(srv.HTTP)
-	srv.HTTP.NotFound(svc.DashboardProxy().ServeHTTP)
-
-	mgr := app.NewManager(logger)
-	mgr.Register(svc.Module())
-	mgr.Register(srv.Module("server", clustermanager.ModuleName))
-	return mgr.Run(ctx, []string{"all"}, app.RunOptions{
-		Failed:          srv.Err(),
-		ShutdownTimeout: cfg.Server.ShutdownTimeout,
-		Started: func() {
-			logger.Info("cluster-manager listening", "http", srv.HTTPAddr(), "grpc", srv.GRPCAddr())
-		},
-	})
+	return server.Serve(ctx, cfg.Server, logger, reg, svc, server.ServeOptions{Prefix: "/cluster-manager", NotFound: svc.DashboardProxy()})
 }

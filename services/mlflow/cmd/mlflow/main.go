@@ -11,12 +11,10 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 
 	"github.com/darwinml/darwin/pkg/app"
 	"github.com/darwinml/darwin/pkg/clock"
-	"github.com/darwinml/darwin/pkg/config"
 	dlog "github.com/darwinml/darwin/pkg/log"
 	"github.com/darwinml/darwin/pkg/metrics"
 	"github.com/darwinml/darwin/pkg/server"
@@ -46,14 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if migrate {
 		args = args[1:]
 	}
-	fs := flag.NewFlagSet("mlflow", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  mlflow [flags]\n  mlflow migrate [flags]\n  mlflow healthcheck [url]\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	var cfg fileConfig
-	if err := config.Load(fs, args, &cfg, stdout); err != nil {
+	if err := server.LoadBinaryConfig("mlflow", []string{"migrate [flags]", "healthcheck [url]"}, args, &cfg, stdout, stderr); err != nil {
 		return err
 	}
 	if err := cfg.MLflow.Validate(); err != nil {
@@ -72,22 +64,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(cfg.Server, logger, reg)
-	if err != nil {
-		return err
-	}
-	svc.RegisterHealth(srv.Health)
-	srv.HTTP.Route("/mlflow-lib", svc.RegisterHTTP)
-	svc.RegisterHTTP(srv.HTTP)
-
-	mgr := app.NewManager(logger)
-	mgr.Register(svc.Module())
-	mgr.Register(srv.Module("server", "mlflow"))
-	return mgr.Run(ctx, []string{"all"}, app.RunOptions{
-		Failed:          srv.Err(),
-		ShutdownTimeout: cfg.Server.ShutdownTimeout,
-		Started: func() {
-			logger.Info("mlflow listening", "http", srv.HTTPAddr())
-		},
-	})
+	return server.Serve(ctx, cfg.Server, logger, reg, svc, server.ServeOptions{Prefix: "/mlflow-lib"})
 }
