@@ -386,13 +386,28 @@ type runReq struct {
 	Value   *string `json:"value"`
 }
 
+// decodeRunReq decodes a run_id/key/value body and resolves the run id; with key (and value) it also requires
+// those fields.
+func decodeRunReq(w http.ResponseWriter, r *http.Request, key, value bool) (runReq, string, error) {
+	var req runReq
+	if err := decodeBody(w, r, maxBody, &req); err != nil {
+		return req, "", err
+	}
+	id, err := runID(req.RunID, req.RunUUID)
+	switch {
+	case err != nil:
+		return req, "", err
+	case key && req.Key == "":
+		return req, "", required("key")
+	case value && req.Value == nil:
+		return req, "", required("value")
+	}
+	return req, id, nil
+}
+
 func (h *Handler) runStage(stage string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) (any, error) {
-		var req runReq
-		if err := decodeBody(w, r, maxBody, &req); err != nil {
-			return nil, err
-		}
-		id, err := runID(req.RunID, req.RunUUID)
+		_, id, err := decodeRunReq(w, r, false, false)
 		if err != nil {
 			return nil, err
 		}
@@ -432,52 +447,25 @@ func (h *Handler) logMetric(w http.ResponseWriter, r *http.Request) (any, error)
 }
 
 func (h *Handler) logParam(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req runReq
-	if err := decodeBody(w, r, maxBody, &req); err != nil {
-		return nil, err
-	}
-	id, err := runID(req.RunID, req.RunUUID)
+	req, id, err := decodeRunReq(w, r, true, true)
 	if err != nil {
 		return nil, err
-	}
-	if req.Key == "" {
-		return nil, required("key")
-	}
-	if req.Value == nil {
-		return nil, required("value")
 	}
 	return emptyObject, h.st.LogParam(r.Context(), id, domain.Param{Key: req.Key, Value: *req.Value})
 }
 
 func (h *Handler) setTag(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req runReq
-	if err := decodeBody(w, r, maxBody, &req); err != nil {
-		return nil, err
-	}
-	id, err := runID(req.RunID, req.RunUUID)
+	req, id, err := decodeRunReq(w, r, true, true)
 	if err != nil {
 		return nil, err
-	}
-	if req.Key == "" {
-		return nil, required("key")
-	}
-	if req.Value == nil {
-		return nil, required("value")
 	}
 	return emptyObject, h.st.SetTag(r.Context(), id, domain.Tag{Key: req.Key, Value: *req.Value})
 }
 
 func (h *Handler) deleteTag(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req runReq
-	if err := decodeBody(w, r, maxBody, &req); err != nil {
-		return nil, err
-	}
-	id, err := runID(req.RunID, req.RunUUID)
+	req, id, err := decodeRunReq(w, r, true, false)
 	if err != nil {
 		return nil, err
-	}
-	if req.Key == "" {
-		return nil, required("key")
 	}
 	return emptyObject, h.st.DeleteTag(r.Context(), id, req.Key)
 }
