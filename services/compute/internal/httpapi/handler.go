@@ -84,6 +84,16 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	envelope.Error(w, r, err, h.log)
 }
 
+// decodeBody reads the request body (bounded) and decodes it with decode.
+func decodeBody[T any](r *http.Request, decode func([]byte) (T, error)) (T, error) {
+	body, err := readBody(r)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return decode(body)
+}
+
 func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, apierr.InvalidField("body", "request body is required")
@@ -121,12 +131,7 @@ func (h *Handler) health(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	req, err := domain.DecodeClusterRequest(body)
+	req, err := decodeBody(r, domain.DecodeClusterRequest)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -209,12 +214,7 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	req, err := domain.DecodeClusterRequest(body)
+	req, err := decodeBody(r, domain.DecodeClusterRequest)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -280,12 +280,7 @@ func (h *Handler) stop(w http.ResponseWriter, r *http.Request) {
 // mutation runs a definition change whose body decode gives a T, and answers with the changed fields.
 func mutation[T any](h *Handler, w http.ResponseWriter, r *http.Request, decode func([]byte) (T, error), msg string,
 	fn func(ctx context.Context, id string, v T) (domain.Cluster, error), view func(c domain.Cluster) map[string]any) {
-	body, err := readBody(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	v, err := decode(body)
+	v, err := decodeBody(r, decode)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -322,12 +317,7 @@ func (h *Handler) setTags(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) initScriptStatus(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	rep, err := DecodeInitScriptStatus(body)
+	rep, err := decodeBody(r, DecodeInitScriptStatus)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -508,12 +498,7 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	clusterID, err := DecodeVisit(body)
+	clusterID, err := decodeBody(r, DecodeVisit)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -634,12 +619,7 @@ func (h *Handler) actionGroupDetails(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) costPredict(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	req, err := domain.DecodeClusterRequest(body)
+	req, err := decodeBody(r, domain.DecodeClusterRequest)
 	if err != nil {
 		h.fail(w, r, err)
 		return
