@@ -2,6 +2,7 @@ package charttest
 
 import (
 	"bytes"
+	"github.com/darwinml/darwin/pkg/testutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,9 @@ import (
 // ${VAR} reference fails here rather than in a crash-looping pod.
 func TestRenderedConfigsLoad(t *testing.T) {
 	if testing.Short() {
+		if testutil.RequireAll() {
+			t.Fatalf("%s: cannot run here, and DARWIN_TEST_REQUIRE_ALL=1", "builds the service binaries")
+		}
 		t.Skip("builds the service binaries")
 	}
 	t.Parallel()

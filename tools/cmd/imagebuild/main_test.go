@@ -40,6 +40,9 @@ func repoRoot(t *testing.T) string {
 // the image's layers.
 func TestComputeImage(t *testing.T) {
 	if runtime.GOOS != "linux" {
+		if os.Getenv("DARWIN_TEST_REQUIRE_ALL") == "1" {
+			t.Fatalf("%s: cannot run here, and DARWIN_TEST_REQUIRE_ALL=1", "runs the linux binary from the image")
+		}
 		t.Skip("runs the linux binary from the image")
 	}
 	root := repoRoot(t)
