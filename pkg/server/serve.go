@@ -32,6 +32,8 @@ type ServeOptions struct {
 	Prefix string
 	// NotFound, when set, serves every path no route matched (cluster-manager's dashboard proxy).
 	NotFound http.Handler
+	// Mounts are further routers served under their own prefixes (mlflow's /mlflow-app app layer).
+	Mounts map[string]func(chi.Router)
 }
 
 // Serve runs svc behind a new server built from cfg until ctx ends or a listener fails: routes at / and under
@@ -48,6 +50,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus
 	svc.RegisterHealth(srv.Health)
 	if opts.Prefix != "" {
 		srv.HTTP.Route(opts.Prefix, svc.RegisterHTTP)
+	}
+	for prefix, register := range opts.Mounts {
+		srv.HTTP.Route(prefix, register)
 	}
 	svc.RegisterHTTP(srv.HTTP)
 	if opts.NotFound != nil {

@@ -20,10 +20,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/darwinml/darwin/pkg/app"
+	"github.com/darwinml/darwin/pkg/blob"
 	"github.com/darwinml/darwin/pkg/clock"
 	"github.com/darwinml/darwin/pkg/db"
 	"github.com/darwinml/darwin/pkg/health"
 	"github.com/darwinml/darwin/pkg/log"
+	"github.com/darwinml/darwin/services/mlflow/internal/applayer"
 	"github.com/darwinml/darwin/services/mlflow/internal/httpapi"
 	"github.com/darwinml/darwin/services/mlflow/internal/store"
 	"github.com/darwinml/darwin/services/mlflow/migrations"
@@ -42,6 +44,11 @@ type Config struct {
 	// DefaultArtifactRoot prefixes the artifact location of experiments created without one
 	// (<root>/<experiment_id>); empty means DefaultArtifactRootValue (see ArtifactRoot).
 	DefaultArtifactRoot string `yaml:"default_artifact_root"`
+	// ArtifactStore is the pkg/blob DSN behind the artifact proxy (a directory, file:///dir or
+	// s3://bucket/prefix?...); empty means <data-dir>/artifacts.
+	ArtifactStore string `yaml:"artifact_store"`
+	// App configures the Darwin app layer served under /mlflow-app.
+	App applayer.Config `yaml:"app"`
 }
 
 // RegisterFlags registers the -mlflow.* flags with their defaults.
@@ -50,6 +57,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.DB.DSN, "mlflow.db.dsn", c.DB.DSN, "database DSN (sqlite://PATH, mysql://..., postgres://...); default sqlite://<data-dir>/mlflow.db")
 	f.BoolVar(&c.DB.AutoMigrate, "mlflow.db.auto-migrate", c.DB.AutoMigrate, "apply migrations on start for MySQL/PostgreSQL (SQLite always migrates)")
 	f.StringVar(&c.DefaultArtifactRoot, "mlflow.default-artifact-root", c.DefaultArtifactRoot, "artifact root of new experiments (default mlflow-artifacts:/ , served by the artifact proxy)")
+	f.StringVar(&c.ArtifactStore, "mlflow.artifact-store", c.ArtifactStore, "where the artifact proxy keeps artifacts: a directory, file:///dir or s3://bucket/prefix?endpoint=... (default <data-dir>/artifacts)")
+	c.App.RegisterFlags(f)
 }
 
 // DefaultArtifactRootValue is the artifact root when none is configured: MLflow's proxied-artifact scheme, so
@@ -69,6 +78,14 @@ func (c *Config) DSN() string {
 		return c.DB.DSN
 	}
 	return "sqlite://" + filepath.Join(orStr(c.DataDir, "./data"), "mlflow.db")
+}
+
+// ArtifactStoreDSN returns the configured artifact store or <data-dir>/artifacts.
+func (c *Config) ArtifactStoreDSN() string {
+	if c.ArtifactStore != "" {
+		return c.ArtifactStore
+	}
+	return filepath.Join(orStr(c.DataDir, "./data"), "artifacts")
 }
 
 // ArtifactRoot returns the configured default artifact root or DefaultArtifactRootValue.
@@ -91,10 +108,12 @@ type Deps struct {
 
 // Service is a configured tracking server.
 type Service struct {
-	cfg  Config
-	log  *slog.Logger
-	db   *db.DB
-	http *httpapi.Handler
+	cfg       Config
+	log       *slog.Logger
+	db        *db.DB
+	artifacts blob.Store
+	http      *httpapi.Handler
+	app       *applayer.Handler
 }
 
 // New opens the database handle and wires the service; Module().Start migrates.
@@ -116,8 +135,22 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open mlflow database: %w", err)
 	}
+	arts, err := blob.Open(ctx, cfg.ArtifactStoreDSN(), blob.WithLogger(logger))
+	if err != nil {
+		_ = d.Close()
+		return nil, fmt.Errorf("mlflow.artifact-store: %w", err)
+	}
 	st := store.New(d, clk, cfg.ArtifactRoot())
-	return &Service{cfg: cfg, log: logger, db: d, http: httpapi.New(st, logger)}, nil
+	s := &Service{cfg: cfg, log: logger, db: d, artifacts: arts}
+	tracking := chi.NewRouter()
+	s.app, err = applayer.New(cfg.App, applayer.Deps{DB: d, Store: st, Artifacts: arts, Logger: logger, Tracking: tracking})
+	if err != nil {
+		_ = d.Close()
+		return nil, fmt.Errorf("mlflow app layer: %w", err)
+	}
+	s.http = httpapi.New(st, logger, httpapi.Options{Artifacts: arts, ExperimentCreated: s.app.ExperimentCreated})
+	s.http.Routes(tracking)
+	return s, nil
 }
 
 func ensureSQLiteDir(dsn string) error {
@@ -172,8 +205,11 @@ func (s *Service) start(ctx context.Context) error {
 
 func (s *Service) stop(context.Context) error { return errors.Join(s.db.Close()) }
 
-// RegisterHTTP registers the MLflow REST routes (without the /mlflow-lib prefix) on r.
+// RegisterHTTP registers the MLflow REST routes and the artifact proxy (without the /mlflow-lib prefix) on r.
 func (s *Service) RegisterHTTP(r chi.Router) { s.http.Routes(r) }
+
+// RegisterAppHTTP registers the Darwin app layer (without the /mlflow-app prefix) on r.
+func (s *Service) RegisterAppHTTP(r chi.Router) { s.app.Routes(r) }
 
 // RegisterHealth adds the database readiness check.
 func (s *Service) RegisterHealth(h *health.Checker) { h.Add("mlflow-db", s.db.PingContext) }

@@ -99,6 +99,9 @@ func (c *Config) resolve(httpAddr string) {
 	if c.MLflow.DB.DSN == "" {
 		c.MLflow.DB.DSN = "sqlite://" + filepath.Join(c.DataDir, "mlflow.db")
 	}
+	if c.MLflow.ArtifactStore == "" {
+		c.MLflow.ArtifactStore = filepath.Join(c.DataDir, "mlflow-artifacts")
+	}
 	if c.ClusterManager.DataDir == filepath.Join(defaultDataDir, "cluster-manager") {
 		c.ClusterManager.DataDir = filepath.Join(c.DataDir, "cluster-manager")
 	}
@@ -208,6 +211,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		ml.RegisterHealth(srv.Health)
 		srv.HTTP.Route("/mlflow-lib", ml.RegisterHTTP)
+		srv.HTTP.Route("/mlflow-app", ml.RegisterAppHTTP)
 		mgr.Register(ml.Module())
 		serviceModules = append(serviceModules, moduleMLflow)
 	}

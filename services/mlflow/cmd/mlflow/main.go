@@ -1,6 +1,7 @@
 // Command mlflow runs Darwin's MLflow-compatible tracking server on its own:
 //
-//	mlflow [flags]               serve the MLflow REST API at /api/2.0/mlflow and /mlflow-lib/api/2.0/mlflow
+//	mlflow [flags]               serve the MLflow REST API at /api/2.0/mlflow and /mlflow-lib/api/2.0/mlflow,
+//	                             and the Darwin app layer at /mlflow-app
 //	mlflow migrate [flags]       apply the database migrations (MySQL/PostgreSQL deployments) and exit
 //	mlflow healthcheck [url]     probe a running server's /healthz
 //
@@ -12,6 +13,8 @@ import (
 	"context"
 	"flag"
 	"io"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/darwinml/darwin/pkg/app"
 	"github.com/darwinml/darwin/pkg/clock"
@@ -64,5 +67,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return server.Serve(ctx, cfg.Server, logger, reg, svc, server.ServeOptions{Prefix: "/mlflow-lib"})
+	return server.Serve(ctx, cfg.Server, logger, reg, svc, server.ServeOptions{Prefix: "/mlflow-lib", Mounts: map[string]func(chi.Router){"/mlflow-app": svc.RegisterAppHTTP}})
 }

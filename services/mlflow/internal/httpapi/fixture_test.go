@@ -49,7 +49,7 @@ type step struct {
 func newServer(t *testing.T, d *db.DB) *httptest.Server {
 	clk := clock.NewFake(time.UnixMilli(1_700_000_000_000))
 	r := chi.NewRouter()
-	h := httpapi.New(store.New(d, clk, "mlflow-artifacts:"), nil)
+	h := httpapi.New(store.New(d, clk, "mlflow-artifacts:"), nil, httpapi.Options{})
 	r.Route("/mlflow-lib", h.Routes)
 	h.Routes(r)
 	srv := httptest.NewServer(r)

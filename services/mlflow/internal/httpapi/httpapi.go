@@ -13,29 +13,45 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/darwinml/darwin/pkg/apierr"
+	"github.com/darwinml/darwin/pkg/blob"
 	"github.com/darwinml/darwin/services/mlflow/internal/domain"
 	"github.com/darwinml/darwin/services/mlflow/internal/search"
 	"github.com/darwinml/darwin/services/mlflow/internal/store"
 )
 
+// Options are the handler's optional collaborators.
+type Options struct {
+	// Artifacts backs the artifact proxy (/api/2.0/mlflow-artifacts/artifacts/...): the object for
+	// mlflow-artifacts:/<path> is stored under key <path>. Nil disables the proxy (503 TEMPORARILY_UNAVAILABLE).
+	Artifacts blob.Store
+	// ExperimentCreated, when set, is called after an experiment is created through the API, with the request
+	// that created it (the app layer records the creator as the experiment's owner).
+	ExperimentCreated func(ctx context.Context, r *http.Request, experimentID string) error
+}
+
 // Handler serves the tracking API.
 type Handler struct {
-	st  *store.Store
-	log *slog.Logger
+	st   *store.Store
+	log  *slog.Logger
+	opts Options
 }
 
 // New returns a handler over st.
-func New(st *store.Store, logger *slog.Logger) *Handler {
+func New(st *store.Store, logger *slog.Logger, opts Options) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{st: st, log: logger}
+	return &Handler{st: st, log: logger, opts: opts}
 }
 
-// Routes registers the API under /api/2.0/mlflow and /ajax-api/2.0/mlflow on r.
+// Routes registers the API under /api/2.0/mlflow and /ajax-api/2.0/mlflow on r, and the artifact proxy under
+// /api/2.0/mlflow-artifacts and /ajax-api/2.0/mlflow-artifacts.
 func (h *Handler) Routes(r chi.Router) {
 	for _, prefix := range []string{"/api/2.0/mlflow", "/ajax-api/2.0/mlflow"} {
 		r.Route(prefix, h.mount)
+	}
+	for _, prefix := range []string{"/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts"} {
+		r.Route(prefix, h.mountArtifactProxy)
 	}
 }
 
@@ -62,6 +78,9 @@ func (h *Handler) mount(r chi.Router) {
 	r.Post("/runs/log-batch", h.wrap(h.logBatch))
 	r.Post("/runs/search", h.wrap(h.searchRuns))
 	r.Get("/metrics/get-history", h.wrap(h.getHistory))
+
+	h.mountTrackingExtras(r)
+	h.mountRegistry(r)
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
@@ -166,6 +185,13 @@ func (h *Handler) createExperiment(w http.ResponseWriter, r *http.Request) (any,
 	id, err := h.st.CreateExperiment(r.Context(), *req.Name, req.ArtifactLocation, toTags(req.Tags))
 	if err != nil {
 		return nil, err
+	}
+	if h.opts.ExperimentCreated != nil {
+		// The experiment exists either way; an owner that could not be recorded is logged, and the experiment
+		// is then governed by the default permission, as in MLflow's basic-auth app.
+		if err := h.opts.ExperimentCreated(r.Context(), r, id); err != nil {
+			h.log.WarnContext(r.Context(), "record experiment owner", "experiment_id", id, "err", err)
+		}
 	}
 	return map[string]string{"experiment_id": id}, nil
 }
