@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/darwinml/darwin/pkg/blob/blobtest"
 	"github.com/darwinml/darwin/pkg/clock"
 	"github.com/darwinml/darwin/pkg/db"
 	"github.com/darwinml/darwin/pkg/db/dbtest"
@@ -36,20 +37,22 @@ type fixture struct {
 }
 
 type step struct {
-	Name     string            `json:"name"`
-	Method   string            `json:"method"`
-	Path     string            `json:"path"`
-	Body     json.RawMessage   `json:"body"`
-	RawBody  *string           `json:"raw_body"`
-	Status   int               `json:"status"`
-	Response json.RawMessage   `json:"response"`
-	Capture  map[string]string `json:"capture"`
+	Name     string          `json:"name"`
+	Method   string          `json:"method"`
+	Path     string          `json:"path"`
+	Body     json.RawMessage `json:"body"`
+	RawBody  *string         `json:"raw_body"`
+	Status   int             `json:"status"`
+	Response json.RawMessage `json:"response"`
+	// RawResponse, when set, is the exact expected body of a non-JSON response (an artifact download).
+	RawResponse *string           `json:"raw_response"`
+	Capture     map[string]string `json:"capture"`
 }
 
 func newServer(t *testing.T, d *db.DB) *httptest.Server {
 	clk := clock.NewFake(time.UnixMilli(1_700_000_000_000))
 	r := chi.NewRouter()
-	h := httpapi.New(store.New(d, clk, "mlflow-artifacts:"), nil, httpapi.Options{})
+	h := httpapi.New(store.New(d, clk, "mlflow-artifacts:"), nil, httpapi.Options{Artifacts: blobtest.NewLocal(t)})
 	r.Route("/mlflow-lib", h.Routes)
 	h.Routes(r)
 	srv := httptest.NewServer(r)
@@ -121,6 +124,12 @@ func replay(t *testing.T, srv *httptest.Server, file string) {
 		resp.Body.Close()
 		if resp.StatusCode != st.Status {
 			t.Fatalf("%s: status %d, want %d; body %s", label, resp.StatusCode, st.Status, got)
+		}
+		if st.RawResponse != nil {
+			if string(got) != subst(t, *st.RawResponse, vars) {
+				t.Fatalf("%s: body %q, want %q", label, got, *st.RawResponse)
+			}
+			continue
 		}
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			t.Fatalf("%s: content type %q", label, ct)

@@ -253,12 +253,13 @@ func (h *Handler) searchExperiments(w http.ResponseWriter, r *http.Request) (any
 	} else if err := decodeBody(w, r, maxBody, &req); err != nil {
 		return nil, err
 	}
-	// Experiment search filters (name/tags) and order_by are not built yet: reject them rather than ignore them.
-	if req.Filter != "" {
-		return nil, apierr.InvalidField("filter", "Search filters are not supported yet by this server (filter %q)", req.Filter)
+	filter, err := search.ParseExperimentFilter(req.Filter)
+	if err != nil {
+		return nil, err
 	}
-	if len(req.OrderBy) > 0 {
-		return nil, apierr.InvalidField("order_by", "order_by is not supported yet by this server")
+	order, err := search.ParseExperimentOrderBy(req.OrderBy)
+	if err != nil {
+		return nil, err
 	}
 	view, err := domain.ParseViewType("view_type", req.ViewType)
 	if err != nil {
@@ -272,7 +273,7 @@ func (h *Handler) searchExperiments(w http.ResponseWriter, r *http.Request) (any
 	if err != nil {
 		return nil, err
 	}
-	exps, more, err := h.st.SearchExperiments(r.Context(), view, limit, offset)
+	exps, more, err := h.st.SearchExperimentsFiltered(r.Context(), view, filter, order, limit, offset)
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +374,11 @@ func (h *Handler) getRun(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"run": toRunJSON(run)}, nil
+	out, err := h.runsWithInputs(r.Context(), []domain.Run{run})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"run": out[0]}, nil
 }
 
 type updateRunReq struct {
@@ -565,23 +570,18 @@ func (h *Handler) searchRuns(w http.ResponseWriter, r *http.Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	offset, err := decodeToken(req.PageToken)
-	if err != nil {
-		return nil, err
-	}
-	runs, more, err := h.st.SearchRunsFiltered(r.Context(), req.ExperimentIDs, view, filter, order, limit, offset)
+	runs, next, err := h.st.SearchRunsPage(r.Context(), store.RunQuery{
+		ExperimentIDs: req.ExperimentIDs, View: view, Filter: filter, Order: order, Limit: limit, PageToken: req.PageToken,
+	})
 	if err != nil {
 		return nil, err
 	}
 	resp := struct {
 		Runs          []runJSON `json:"runs,omitempty"`
 		NextPageToken string    `json:"next_page_token,omitempty"`
-	}{}
-	for _, run := range runs {
-		resp.Runs = append(resp.Runs, toRunJSON(run))
-	}
-	if more {
-		resp.NextPageToken = encodeToken(offset + limit)
+	}{NextPageToken: next}
+	if resp.Runs, err = h.runsWithInputs(r.Context(), runs); err != nil {
+		return nil, err
 	}
 	return resp, nil
 }

@@ -170,6 +170,9 @@ func setExperimentTag(ctx context.Context, tx *db.Tx, id int64, t domain.Tag) er
 
 const experimentCols = `experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time`
 
+// qualifiedExperimentCols are experimentCols on the alias e.
+const qualifiedExperimentCols = `e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time`
+
 type querier interface {
 	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRow(ctx context.Context, query string, args ...any) *sql.Row
@@ -269,9 +272,21 @@ func stageClause(view string) (string, []any) {
 // SearchExperiments returns up to limit experiments of the view from offset, newest first (creation_time desc,
 // experiment_id asc), and whether more follow.
 func (s *Store) SearchExperiments(ctx context.Context, view string, limit, offset int) ([]domain.Experiment, bool, error) {
+	return s.SearchExperimentsFiltered(ctx, view, search.Filter{}, nil, limit, offset)
+}
+
+// SearchExperimentsFiltered is SearchExperiments with an experiment filter (name, tags, creation_time,
+// last_update_time; search.ParseExperimentFilter) and order_by keys (search.ParseExperimentOrderBy); ties are
+// broken by experiment_id so pages are stable.
+func (s *Store) SearchExperimentsFiltered(ctx context.Context, view string, filter search.Filter, order []search.OrderKey, limit, offset int) ([]domain.Experiment, bool, error) {
 	clause, args := stageClause(view)
-	rows, err := s.db.Query(ctx, `SELECT `+experimentCols+` FROM mlflow_experiments WHERE 1 = 1`+clause+
-		` ORDER BY creation_time DESC, experiment_id ASC`+s.db.Dialect.LimitOffset(limit+1, offset), args...)
+	clause = strings.ReplaceAll(clause, "lifecycle_stage", "e.lifecycle_stage")
+	if where, whereArgs := search.ExperimentFilterSQL(filter, s.db.Dialect, "e"); where != "" {
+		clause += " AND " + where
+		args = append(args, whereArgs...)
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+qualifiedExperimentCols+` FROM mlflow_experiments e WHERE 1 = 1`+clause+
+		` ORDER BY `+search.ExperimentOrderSQL(order, s.db.Dialect, "e")+s.db.Dialect.LimitOffset(limit+1, offset), args...)
 	if err != nil {
 		return nil, false, internal(err, "search experiments")
 	}
@@ -598,7 +613,7 @@ func (s *Store) loadRunDataChunk(ctx context.Context, infos []domain.RunInfo) ([
 		args[i] = r.RunID
 	}
 	in := `(` + db.Placeholders(len(infos)) + `)`
-	rows, err := s.db.Query(ctx, `SELECT run_uuid, tag_key, tag_value FROM mlflow_run_tags WHERE run_uuid IN `+in+` ORDER BY tag_key`, args...)
+	rows, err := s.db.Query(ctx, `SELECT run_uuid, tag_key, tag_value FROM mlflow_run_tags WHERE run_uuid IN `+in, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -615,7 +630,7 @@ func (s *Store) loadRunDataChunk(ctx context.Context, infos []domain.RunInfo) ([
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = s.db.Query(ctx, `SELECT run_uuid, param_key, param_value FROM mlflow_params WHERE run_uuid IN `+in+` ORDER BY param_key`, args...)
+	rows, err = s.db.Query(ctx, `SELECT run_uuid, param_key, param_value FROM mlflow_params WHERE run_uuid IN `+in, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -632,7 +647,7 @@ func (s *Store) loadRunDataChunk(ctx context.Context, infos []domain.RunInfo) ([
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = s.db.Query(ctx, `SELECT run_uuid, metric_key, metric_value, ts, step, is_nan FROM mlflow_latest_metrics WHERE run_uuid IN `+in+` ORDER BY metric_key`, args...)
+	rows, err = s.db.Query(ctx, `SELECT run_uuid, metric_key, metric_value, ts, step, is_nan FROM mlflow_latest_metrics WHERE run_uuid IN `+in, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -786,21 +801,8 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []domain.Met
 		if _, err := activeRun(ctx, tx, runID); err != nil {
 			return err
 		}
-		for _, p := range params {
-			var old string
-			err := tx.QueryRow(ctx, `SELECT param_value FROM mlflow_params WHERE run_uuid = ? AND param_key = ?`, runID, p.Key).Scan(&old)
-			switch {
-			case err == nil:
-				if old != p.Value {
-					return apierr.InvalidField("params", "Changing param values is not allowed. Param with key='%s' was already logged with value='%s' for run ID='%s'. Attempted logging new value '%s'.", p.Key, old, runID, p.Value)
-				}
-				continue
-			case !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO mlflow_params (run_uuid, param_key, param_value) VALUES (?, ?, ?)`, runID, p.Key, p.Value); err != nil {
-				return err
-			}
+		if err := logParams(ctx, tx, runID, params); err != nil {
+			return err
 		}
 		for _, t := range tags {
 			if err := setRunTag(ctx, tx, runID, t); err != nil {
@@ -830,59 +832,6 @@ func after(a, b domain.Metric) bool {
 		return !isNaN(a.Value)
 	}
 	return !isNaN(a.Value) && a.Value > b.Value
-}
-
-func logMetrics(ctx context.Context, tx *db.Tx, runID string, metrics []domain.Metric) error {
-	latest := map[string]domain.Metric{}
-	var keys []string
-	for _, m := range metrics {
-		v, nanFlag := domain.StoredValue(m.Value)
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM mlflow_metrics WHERE run_uuid = ? AND metric_key = ? AND step = ? AND ts = ? AND metric_value = ? AND is_nan = ?`,
-			runID, m.Key, m.Step, m.Timestamp, v, nanFlag).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 { // an identical point is idempotent, as in MLflow
-			if _, err := tx.Exec(ctx, `INSERT INTO mlflow_metrics (run_uuid, metric_key, metric_value, ts, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)`,
-				runID, m.Key, v, m.Timestamp, m.Step, nanFlag); err != nil {
-				return err
-			}
-		}
-		stored := m
-		if nanFlag {
-			stored.Value = nan()
-		} else {
-			stored.Value = v
-		}
-		if cur, ok := latest[m.Key]; !ok || after(stored, cur) {
-			if !ok {
-				keys = append(keys, m.Key)
-			}
-			latest[m.Key] = stored
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		m := latest[k]
-		var id string
-		cur, err := scanMetric(tx.QueryRow(ctx, `SELECT run_uuid, metric_key, metric_value, ts, step, is_nan FROM mlflow_latest_metrics WHERE run_uuid = ? AND metric_key = ?`, runID, k), &id)
-		v, nanFlag := domain.StoredValue(m.Value)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if _, err := tx.Exec(ctx, `INSERT INTO mlflow_latest_metrics (run_uuid, metric_key, metric_value, ts, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)`,
-				runID, k, v, m.Timestamp, m.Step, nanFlag); err != nil {
-				return err
-			}
-		case err != nil:
-			return err
-		case after(m, cur):
-			if _, err := tx.Exec(ctx, `UPDATE mlflow_latest_metrics SET metric_value = ?, ts = ?, step = ?, is_nan = ? WHERE run_uuid = ? AND metric_key = ?`,
-				v, m.Timestamp, m.Step, nanFlag, runID, k); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // MetricHistory returns up to limit points of a run's metric series from offset, ordered by (step, timestamp),

@@ -1,0 +1,79 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/darwinml/darwin/pkg/db"
+)
+
+// A SQLite writer waits for the one ahead of it for as long as its context allows, even past SQLite's
+// busy_timeout (5 s), and a cancelled wait neither begins a transaction nor holds up the writers behind it.
+func TestSQLiteWritersQueue(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, err := db.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "q.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	if _, err := d.Exec(ctx, "CREATE TABLE n (v INTEGER NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := d.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Exec(ctx, "INSERT INTO n (v) VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A writer whose context ends while it waits gets the context's error.
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := d.Begin(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Begin with an expiring context while another writer is open: %v, want DeadlineExceeded", err)
+	}
+
+	// A writer that waits longer than busy_timeout still gets its turn.
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Tx(ctx, func(tx *db.Tx) error {
+			_, err := tx.Exec(ctx, "INSERT INTO n (v) VALUES (2)")
+			return err
+		})
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("second writer finished while the first was open: %v", err)
+	case <-time.After(5500 * time.Millisecond):
+	}
+	if err := first.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("second writer: %v", err)
+	}
+	var sum int
+	if err := d.QueryRow(ctx, "SELECT SUM(v) FROM n").Scan(&sum); err != nil || sum != 3 {
+		t.Fatalf("sum = %d, %v; want 3", sum, err)
+	}
+	// Rollback frees the slot too.
+	tx, err := d.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	again, cancel2 := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel2()
+	tx, err = d.Begin(again)
+	if err != nil {
+		t.Fatalf("Begin after a rollback: %v", err)
+	}
+	_ = tx.Rollback()
+}
