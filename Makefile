@@ -25,17 +25,24 @@ run: build ## Start the whole platform on embedded defaults (http://127.0.0.1:80
 	$(BIN)/darwin up --http-addr $(HTTP_ADDR) --data-dir $(DATA_DIR)
 
 .PHONY: test-env
-test-env: ## Start MariaDB + PostgreSQL, install nginx, build/cache kube-apiserver + etcd; write .cache/test-env.sh
+test-env: ## Start MariaDB + PostgreSQL, install nginx and python3-sklearn, build/cache kube-apiserver + etcd; write .cache/test-env.sh
 	@mkdir -p $(CURDIR)/.cache
 	bash scripts/test-databases.sh > $(TEST_ENV).tmp
 	bash scripts/test-nginx.sh
+	bash scripts/python-deps.sh
 	echo "export KUBEBUILDER_ASSETS='$$(bash scripts/k8s-test-binaries.sh)'" >> $(TEST_ENV).tmp
 	mv $(TEST_ENV).tmp $(TEST_ENV)
 	@cat $(TEST_ENV)
 
 .PHONY: test
-test: test-env lint ## Everything: lint, unit, store suites on SQLite/MariaDB/PostgreSQL, kube-apiserver suites, end-to-end
+test: test-env lint ## Everything: lint, unit, store suites on SQLite/MariaDB/PostgreSQL, kube-apiserver suites, end-to-end, model runtime
 	source $(TEST_ENV) && $(GO) test -count=1 -timeout 25m $(PKGS)
+	$(MAKE) test-runtime
+
+.PHONY: test-runtime
+test-runtime: ## The Python model runtime's tests (Debian python3 + scikit-learn, installed by scripts/python-deps.sh)
+	bash scripts/python-deps.sh
+	cd runtimes/serve && DARWIN_SERVE_NO_REEXEC=1 /usr/bin/python3 -m unittest discover -s tests
 
 .PHONY: test-integration
 test-integration: test-env ## Only the suites on real servers: SQL dialects, S3 API, kube-apiserver, end-to-end
