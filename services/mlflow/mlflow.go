@@ -206,7 +206,16 @@ func (s *Service) start(ctx context.Context) error {
 func (s *Service) stop(context.Context) error { return errors.Join(s.db.Close()) }
 
 // RegisterHTTP registers the MLflow REST routes and the artifact proxy (without the /mlflow-lib prefix) on r.
-func (s *Service) RegisterHTTP(r chi.Router) { s.http.Routes(r) }
+//
+// Writes by an identified caller (HTTP Basic as the darwin_mlflow SDK sends, a bearer token or the email header)
+// pass the app layer's experiment permissions first, as MLflow's basic-auth app guards the original; callers
+// without an identity are let through, so stock clients with no credentials keep working.
+func (s *Service) RegisterHTTP(r chi.Router) {
+	r.Group(func(r chi.Router) {
+		r.Use(s.app.Guard)
+		s.http.Routes(r)
+	})
+}
 
 // RegisterAppHTTP registers the Darwin app layer (without the /mlflow-app prefix) on r.
 func (s *Service) RegisterAppHTTP(r chi.Router) { s.app.Routes(r) }

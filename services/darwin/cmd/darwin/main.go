@@ -82,6 +82,7 @@ Flags use Go flag syntax (-flag=value or --flag value); run 'darwin up -help' fo
 		},
 	})
 	root.AddCommand(cli.NewComputeCommand(opts))
+	root.AddCommand(cli.NewMLflowCommand(opts))
 	root.AddCommand(initcmd.NewCommand(os.Stdout, os.Stderr, os.Stdin))
 	return root
 }
