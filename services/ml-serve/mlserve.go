@@ -1,0 +1,229 @@
+// Package mlserve is Darwin's ml-serve service: environments, serves, infra configs, artifacts, builder jobs
+// and deployments behind the original ml-serve-app's REST API (/api/v1/...), with bearer-token users.
+//
+// Routes are registered without the /ml-serve prefix; the binary serves them at / and under /ml-serve.
+// Deployments go through a deploy.Deployer; until the cluster-manager Deployer exists, New uses Deps.Deployer
+// or an in-memory recorder (resources are recorded, nothing runs).
+package mlserve
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/darwinml/darwin/pkg/app"
+	"github.com/darwinml/darwin/pkg/clock"
+	"github.com/darwinml/darwin/pkg/db"
+	"github.com/darwinml/darwin/pkg/health"
+	"github.com/darwinml/darwin/pkg/log"
+	"github.com/darwinml/darwin/services/ml-serve/internal/deploy"
+	"github.com/darwinml/darwin/services/ml-serve/internal/httpapi"
+	"github.com/darwinml/darwin/services/ml-serve/internal/store"
+	"github.com/darwinml/darwin/services/ml-serve/migrations"
+)
+
+// DefaultAdminToken is the seed README's admin token, used (with a warning) when none is configured.
+const DefaultAdminToken = "admin-token-default-change-in-production"
+
+// DBConfig selects ml-serve's database.
+type DBConfig struct {
+	DSN         string `yaml:"dsn"`
+	AutoMigrate bool   `yaml:"auto_migrate"`
+}
+
+// Config is ml-serve's configuration (flags -ml-serve.*, YAML section ml_serve).
+type Config struct {
+	DataDir                  string   `yaml:"data_dir"`
+	DB                       DBConfig `yaml:"db"`
+	BootstrapAdminToken      string   `yaml:"bootstrap_admin_token"`
+	BootstrapAdminUsername   string   `yaml:"bootstrap_admin_username"`
+	PublicURL                string   `yaml:"public_url"`
+	MLflowURL                string   `yaml:"mlflow_url"`
+	MLflowTrackingURI        string   `yaml:"mlflow_tracking_uri"`
+	MLflowUsername           string   `yaml:"mlflow_username"`
+	MLflowPassword           string   `yaml:"mlflow_password"`
+	ArtifactBuilderPublicURL string   `yaml:"artifact_builder_public_url"`
+	DefaultRuntime           string   `yaml:"default_runtime"`
+	ModelCachePVC            string   `yaml:"model_cache_pvc"`
+	ModelCachePath           string   `yaml:"model_cache_path"`
+}
+
+func orStr(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+// RegisterFlags registers the -ml-serve.* flags with their defaults.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&c.DataDir, "ml-serve.data-dir", orStr(c.DataDir, "./data"), "directory of the default SQLite database")
+	f.StringVar(&c.DB.DSN, "ml-serve.db.dsn", c.DB.DSN, "database DSN (sqlite://PATH, mysql://..., postgres://...); default sqlite://<data-dir>/ml-serve.db")
+	f.BoolVar(&c.DB.AutoMigrate, "ml-serve.db.auto-migrate", c.DB.AutoMigrate, "apply migrations on start for MySQL/PostgreSQL (SQLite always migrates)")
+	f.StringVar(&c.BootstrapAdminToken, "ml-serve.bootstrap-admin-token", c.BootstrapAdminToken, "bearer token of the admin user, created or rotated on start (default: "+DefaultAdminToken+", with a warning)")
+	f.StringVar(&c.BootstrapAdminUsername, "ml-serve.bootstrap-admin-username", orStr(c.BootstrapAdminUsername, "admin"), "username of the bootstrapped admin user")
+	f.StringVar(&c.PublicURL, "ml-serve.public-url", orStr(c.PublicURL, "http://localhost:8080"), "base URL of deployed serves (service_url = <public-url>/<serve>/)")
+	f.StringVar(&c.MLflowURL, "ml-serve.mlflow-url", c.MLflowURL, "MLflow server root used to validate model URIs (e.g. http://localhost:8080/mlflow-lib); empty checks URI syntax only")
+	f.StringVar(&c.MLflowTrackingURI, "ml-serve.mlflow-tracking-uri", c.MLflowTrackingURI, "MLFLOW_TRACKING_URI given to deployed models (default: -ml-serve.mlflow-url)")
+	f.StringVar(&c.MLflowUsername, "ml-serve.mlflow-username", c.MLflowUsername, "MLflow basic-auth user (resolver and MLFLOW_TRACKING_USERNAME)")
+	f.StringVar(&c.MLflowPassword, "ml-serve.mlflow-password", c.MLflowPassword, "MLflow basic-auth password (resolver and MLFLOW_TRACKING_PASSWORD)")
+	f.StringVar(&c.ArtifactBuilderPublicURL, "ml-serve.artifact-builder-public-url", orStr(c.ArtifactBuilderPublicURL, "http://localhost/artifact-builder"), "base of builder log URLs (<url>/static/<task_id>.log)")
+	f.StringVar(&c.DefaultRuntime, "ml-serve.default-runtime", orStr(c.DefaultRuntime, "docker.io/darwin/serve-md-runtime:latest"), "image of one-click model deployments")
+	f.StringVar(&c.ModelCachePVC, "ml-serve.model-cache-pvc", orStr(c.ModelCachePVC, "ml-model-cache"), "PVC of the pvc storage strategy")
+	f.StringVar(&c.ModelCachePath, "ml-serve.model-cache-path", orStr(c.ModelCachePath, "/model-cache"), "mount path of the model cache")
+}
+
+// DSN returns the configured DSN or the default SQLite file under DataDir.
+func (c *Config) DSN() string {
+	if c.DB.DSN != "" {
+		return c.DB.DSN
+	}
+	return "sqlite://" + filepath.Join(orStr(c.DataDir, "./data"), "ml-serve.db")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if _, err := db.ParseDialect(c.DSN()); err != nil {
+		return fmt.Errorf("ml-serve.db.dsn: %w", err)
+	}
+	for name, v := range map[string]string{"ml-serve.public-url": c.PublicURL, "ml-serve.mlflow-url": c.MLflowURL} {
+		if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+			return fmt.Errorf("%s: %q must be an http(s) URL", name, v)
+		}
+	}
+	if strings.TrimSpace(c.BootstrapAdminUsername) == "" && c.BootstrapAdminUsername != "" {
+		return errors.New("ml-serve.bootstrap-admin-username must not be blank")
+	}
+	return nil
+}
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Logger *slog.Logger
+	Clock  clock.Clock
+	// Deployer runs serve resources; nil uses an in-memory deploy.Recorder.
+	Deployer deploy.Deployer
+	// Resolver checks model URIs; nil uses MLflowResolver when -ml-serve.mlflow-url is set, else a syntax check.
+	Resolver deploy.ModelResolver
+}
+
+// Service is a configured ml-serve.
+type Service struct {
+	cfg  Config
+	log  *slog.Logger
+	db   *db.DB
+	st   *store.Store
+	http *httpapi.Handler
+}
+
+// New opens the database and wires the service; Module().Start migrates and bootstraps the admin user.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := log.OrDiscard(deps.Logger).With("service", "ml-serve")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ensureSQLiteDir(cfg.DSN()); err != nil {
+		return nil, err
+	}
+	d, err := db.Open(ctx, cfg.DSN())
+	if err != nil {
+		return nil, fmt.Errorf("open ml-serve database: %w", err)
+	}
+	st := store.New(d, deps.Clock)
+	dep := deps.Deployer
+	if dep == nil {
+		dep = deploy.NewRecorder()
+	}
+	res := deps.Resolver
+	if res == nil {
+		if cfg.MLflowURL != "" {
+			res = &deploy.MLflowResolver{BaseURL: cfg.MLflowURL, Username: cfg.MLflowUsername, Password: cfg.MLflowPassword}
+		} else {
+			res = deploy.SyntaxResolver{}
+		}
+	}
+	h := httpapi.New(st, httpapi.Options{
+		Deployer: dep, Resolver: res, PublicURL: cfg.PublicURL, ArtifactBuilderPublicURL: cfg.ArtifactBuilderPublicURL,
+		DefaultRuntime: cfg.DefaultRuntime, MLflowTrackingURI: orStr(cfg.MLflowTrackingURI, cfg.MLflowURL),
+		MLflowTrackingUsername: cfg.MLflowUsername, MLflowTrackingPassword: cfg.MLflowPassword,
+		ModelCachePVC: cfg.ModelCachePVC, ModelCachePath: cfg.ModelCachePath, Logger: logger,
+	})
+	return &Service{cfg: cfg, log: logger, db: d, st: st, http: h}, nil
+}
+
+func ensureSQLiteDir(dsn string) error {
+	if !strings.HasPrefix(dsn, "sqlite://") {
+		return nil
+	}
+	p := strings.TrimPrefix(dsn, "sqlite://")
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if p == "memory" || p == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("create ml-serve data directory: %w", err)
+	}
+	return nil
+}
+
+// Migrate applies ml-serve's migrations to the database at dsn.
+func Migrate(ctx context.Context, dsn string) error {
+	d, err := db.Open(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("open ml-serve database: %w", err)
+	}
+	defer d.Close()
+	return migrate(ctx, d)
+}
+
+func migrate(ctx context.Context, d *db.DB) error {
+	if err := db.Migrate(ctx, d, migrations.Component, migrations.FS); err != nil {
+		return fmt.Errorf("migrate ml-serve: %w", err)
+	}
+	return nil
+}
+
+// Module is the service as an app module: Start migrates (SQLite, or when auto-migrate is set) and creates or
+// rotates the admin user; Stop closes the database.
+func (s *Service) Module() app.Module {
+	return app.Module{Name: "ml-serve", Start: s.start, Stop: s.stop}
+}
+
+func (s *Service) start(ctx context.Context) error {
+	if s.db.Dialect == db.SQLite || s.cfg.DB.AutoMigrate {
+		if err := migrate(ctx, s.db); err != nil {
+			return err
+		}
+	}
+	token := s.cfg.BootstrapAdminToken
+	if token == "" {
+		token = DefaultAdminToken
+		s.log.Warn("ml-serve admin token is the public default; set -ml-serve.bootstrap-admin-token", "token", DefaultAdminToken)
+	}
+	username := orStr(strings.TrimSpace(s.cfg.BootstrapAdminUsername), "admin")
+	if _, err := s.st.UpsertUserToken(ctx, username, token); err != nil {
+		return fmt.Errorf("bootstrap ml-serve admin user: %w", err)
+	}
+	s.log.Info("ml-serve started", "dialect", string(s.db.Dialect), "admin", username)
+	return nil
+}
+
+func (s *Service) stop(context.Context) error { return s.db.Close() }
+
+// RegisterHTTP registers the REST routes (without the /ml-serve prefix) on r.
+func (s *Service) RegisterHTTP(r chi.Router) { s.http.Routes(r) }
+
+// RegisterHealth adds the database readiness check.
+func (s *Service) RegisterHealth(h *health.Checker) { h.Add("ml-serve-db", s.db.PingContext) }
