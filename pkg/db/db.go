@@ -25,6 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -140,6 +142,10 @@ func openSQLite(dsn string) (*sql.DB, error) {
 	} else {
 		if path == "" {
 			return nil, errors.New("sqlite dsn has no path")
+		}
+		// The database file's directory is created on first use, so a fresh data directory just works.
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("create sqlite directory: %w", err)
 		}
 		params.Add("_pragma", "journal_mode(WAL)")
 		params.Add("_pragma", "synchronous(NORMAL)")

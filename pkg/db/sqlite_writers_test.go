@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -76,4 +77,21 @@ func TestSQLiteWritersQueue(t *testing.T) {
 		t.Fatalf("Begin after a rollback: %v", err)
 	}
 	_ = tx.Rollback()
+}
+
+// Opening a SQLite file in a directory that does not exist yet creates the directory.
+func TestSQLiteCreatesDirectory(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "a", "b", "x.db")
+	d, err := db.Open(t.Context(), "sqlite://"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Exec(t.Context(), "CREATE TABLE t (v INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -199,9 +198,6 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := ensureSQLiteDir(cfg.DSN()); err != nil {
-		return nil, err
-	}
 	d, err := db.Open(ctx, cfg.DSN())
 	if err != nil {
 		return nil, fmt.Errorf("open compute database: %w", err)
@@ -417,19 +413,4 @@ func (unavailableExecutor) Exec(context.Context, libraries.ExecRequest) ([]strin
 
 func (unavailableExecutor) ExecStatus(context.Context, string, string) ([]libraries.PodStatus, error) {
 	return nil, apierr.New(apierr.Unavailable, "cluster manager is not connected")
-}
-
-// ensureSQLiteDir creates the directory of a SQLite database file.
-func ensureSQLiteDir(dsn string) error {
-	if !strings.HasPrefix(dsn, "sqlite:") {
-		return nil
-	}
-	path, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//"), "?")
-	if path == "" || path == "memory" || path == ":memory:" {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create compute data directory: %w", err)
-	}
-	return nil
 }

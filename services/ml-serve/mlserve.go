@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -132,9 +131,6 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	logger := log.OrDiscard(deps.Logger).With("service", "ml-serve")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := ensureSQLiteDir(cfg.DSN()); err != nil {
-		return nil, err
-	}
 	d, err := db.Open(ctx, cfg.DSN())
 	if err != nil {
 		return nil, fmt.Errorf("open ml-serve database: %w", err)
@@ -159,23 +155,6 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		ModelCachePVC: cfg.ModelCachePVC, ModelCachePath: cfg.ModelCachePath, Logger: logger,
 	})
 	return &Service{cfg: cfg, log: logger, db: d, st: st, http: h}, nil
-}
-
-func ensureSQLiteDir(dsn string) error {
-	if !strings.HasPrefix(dsn, "sqlite://") {
-		return nil
-	}
-	p := strings.TrimPrefix(dsn, "sqlite://")
-	if i := strings.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
-	}
-	if p == "memory" || p == "" {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("create ml-serve data directory: %w", err)
-	}
-	return nil
 }
 
 // Migrate applies ml-serve's migrations to the database at dsn.

@@ -11,9 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -128,9 +126,6 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := ensureSQLiteDir(cfg.DSN()); err != nil {
-		return nil, err
-	}
 	d, err := db.Open(ctx, cfg.DSN())
 	if err != nil {
 		return nil, fmt.Errorf("open mlflow database: %w", err)
@@ -151,23 +146,6 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.http = httpapi.New(st, logger, httpapi.Options{Artifacts: arts, ExperimentCreated: s.app.ExperimentCreated})
 	s.http.Routes(tracking)
 	return s, nil
-}
-
-func ensureSQLiteDir(dsn string) error {
-	if !strings.HasPrefix(dsn, "sqlite://") {
-		return nil
-	}
-	path := strings.TrimPrefix(dsn, "sqlite://")
-	if path == "memory" || path == "" {
-		return nil
-	}
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create mlflow data directory: %w", err)
-	}
-	return nil
 }
 
 // Migrate applies the tracking migrations to the database at dsn.
