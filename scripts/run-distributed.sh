@@ -2,7 +2,8 @@
 # Runs Darwin as separate processes behind Debian's nginx, the local mirror of
 # the Helm/compose layout:
 #   MariaDB (scripts/test-databases.sh) ← compute ←gRPC→ cluster-manager
-#   nginx (deploy/nginx) → /compute/, /cluster-manager/, /<env>/<id>-dashboard|jupyter/
+#   MariaDB (database <DARWIN_DB>_mlflow) ← mlflow (artifacts in $DARWIN_RUN_DIR/mlflow-data/artifacts)
+#   nginx (deploy/nginx) → /compute/, /cluster-manager/, /mlflow-lib/, /mlflow-app/, /<env>/<id>-dashboard|jupyter/
 #
 #   scripts/run-distributed.sh          # build, start everything in the background, print the URLs
 #   scripts/run-distributed.sh stop     # stop what it started
@@ -11,8 +12,11 @@
 # Ports and paths come from the environment (defaults in brackets):
 #   DARWIN_NGINX_ADDR [127.0.0.1:8088]   DARWIN_COMPUTE_HTTP [127.0.0.1:8000]   DARWIN_COMPUTE_GRPC [127.0.0.1:9092]
 #   DARWIN_CM_HTTP [127.0.0.1:8080]      DARWIN_CM_GRPC [127.0.0.1:9091]        DARWIN_DB [darwin]
+#   DARWIN_MLFLOW_HTTP [127.0.0.1:5000]  DARWIN_MLFLOW_DB [<DARWIN_DB>_mlflow]
 #   DARWIN_RUN_DIR [.cache/distributed]  DARWIN_PUBLIC_URL [http://<nginx addr>]
-# Logs: $DARWIN_RUN_DIR/{compute,cluster-manager,nginx-error,nginx-access}.log
+# Logs: $DARWIN_RUN_DIR/{compute,cluster-manager,mlflow,nginx-error,nginx-access}.log
+# After starting, a smoke check goes through nginx: compute and cluster-manager health, the MLflow tracking API
+# (experiments/search under /mlflow-lib) and the app layer's /mlflow-app/healthcheck.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +27,8 @@ COMPUTE_GRPC=${DARWIN_COMPUTE_GRPC:-127.0.0.1:9092}
 CM_HTTP=${DARWIN_CM_HTTP:-127.0.0.1:8080}
 CM_GRPC=${DARWIN_CM_GRPC:-127.0.0.1:9091}
 DB=${DARWIN_DB:-darwin}
+MLFLOW_HTTP=${DARWIN_MLFLOW_HTTP:-127.0.0.1:5000}
+MLFLOW_DB=${DARWIN_MLFLOW_DB:-${DB}_mlflow}
 PUBLIC_URL=${DARWIN_PUBLIC_URL:-http://$NGINX_ADDR}
 BIN=${BIN:-$ROOT/bin}
 GO=${GO:-go}
@@ -76,6 +82,7 @@ stop_all() {
 	local cm_sid=""
 	[ -f "$(pidfile cluster-manager)" ] && cm_sid=$(cat "$(pidfile cluster-manager)")
 	stop_one nginx
+	stop_one mlflow
 	stop_one compute
 	stop_one cluster-manager
 	# cluster-manager runs in its own session (setsid), so the Ray node
@@ -84,7 +91,7 @@ stop_all() {
 }
 
 status() {
-	for name in cluster-manager compute nginx; do
+	for name in cluster-manager compute mlflow nginx; do
 		if running "$name"; then echo "$name: running (pid $(cat "$(pidfile "$name")"))"; else echo "$name: stopped"; fi
 	done
 }
@@ -114,14 +121,43 @@ render_nginx() {
 	sed -e "s|\${NGINX_LISTEN}|$NGINX_ADDR|g" \
 		-e "s|\${COMPUTE_UPSTREAM}|$COMPUTE_HTTP|g" \
 		-e "s|\${CLUSTER_MANAGER_UPSTREAM}|$CM_HTTP|g" \
+		-e "s|\${MLFLOW_UPSTREAM}|$MLFLOW_HTTP|g" \
 		"$ROOT/deploy/nginx/darwin.conf.template" > "$dir/darwin.conf"
 	sed -e "s|\${NGINX_RUNDIR}|$dir|g" "$ROOT/deploy/nginx/nginx.conf.template" > "$dir/nginx.conf"
 	"$NGINX" -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
 }
 
+smoke_one() { # smoke_one WHAT EXPECTED-SUBSTRING CURL-ARGS...: one request through nginx, fail loudly
+	local what=$1 want=$2 body; shift 2
+	if ! body=$(curl -fsS --max-time 10 "$@" 2>&1); then
+		log "smoke check FAILED: $what: $body"; return 1
+	fi
+	if [[ $body != *"$want"* ]]; then
+		log "smoke check FAILED: $what: response lacks '$want': ${body:0:300}"; return 1
+	fi
+	log "smoke check ok: $what"
+}
+
+smoke() { # requests through nginx to every service; on failure stop everything and exit non-zero
+	local base="http://$NGINX_ADDR" ok=1
+	smoke_one "GET /compute/healthcheck" "" "$base/compute/healthcheck" || ok=0
+	smoke_one "GET /cluster-manager/healthcheck" "" "$base/cluster-manager/healthcheck" || ok=0
+	# The tracking API as the MLflow client calls it; the Default experiment (id 0) exists after migration.
+	smoke_one "POST /mlflow-lib/api/2.0/mlflow/experiments/search" '"experiments"' -X POST \
+		-H 'Content-Type: application/json' -d '{"max_results": 10}' "$base/mlflow-lib/api/2.0/mlflow/experiments/search" || ok=0
+	smoke_one "GET /mlflow-lib/api/2.0/mlflow/experiments/search" '"experiment_id"' \
+		"$base/mlflow-lib/api/2.0/mlflow/experiments/search?max_results=10" || ok=0
+	smoke_one "GET /mlflow-app/healthcheck" '"SUCCESS"' "$base/mlflow-app/healthcheck" || ok=0
+	if [ "$ok" -ne 1 ]; then
+		log "smoke checks failed; logs in $RUN_DIR; stopping"
+		stop_all
+		exit 1
+	fi
+}
+
 start() {
 	mkdir -p "$RUN_DIR"
-	for name in cluster-manager compute nginx; do
+	for name in cluster-manager compute mlflow nginx; do
 		if running "$name"; then log "$name is already running; '$0 stop' first"; exit 1; fi
 	done
 
@@ -131,9 +167,10 @@ start() {
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx >&2
 	fi
 
-	log "building compute and cluster-manager into $BIN"
+	log "building compute, cluster-manager and mlflow into $BIN"
 	mkdir -p "$BIN"
-	(cd "$ROOT" && $GO build -o "$BIN/" ./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager)
+	(cd "$ROOT" && $GO build -o "$BIN/" ./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager \
+		./services/mlflow/cmd/mlflow)
 
 	log "starting MariaDB"
 	eval "$(bash "$ROOT/scripts/test-databases.sh")"
@@ -141,6 +178,10 @@ start() {
 	local dsn="mysql://root@tcp(127.0.0.1:3306)/$DB"
 	log "migrating $dsn"
 	"$BIN/compute" migrate -compute.db.dsn="$dsn" >>"$RUN_DIR/compute.log" 2>&1
+	mysql -uroot -h127.0.0.1 --protocol=tcp -e "CREATE DATABASE IF NOT EXISTS \`$MLFLOW_DB\`"
+	local mlflow_dsn="mysql://root@tcp(127.0.0.1:3306)/$MLFLOW_DB"
+	log "migrating $mlflow_dsn"
+	"$BIN/mlflow" migrate -mlflow.db.dsn="$mlflow_dsn" >>"$RUN_DIR/mlflow.log" 2>&1
 
 	log "starting cluster-manager on $CM_HTTP (gRPC $CM_GRPC)"
 	start_bg cluster-manager "$RUN_DIR/cluster-manager.log" "$BIN/cluster-manager" \
@@ -153,6 +194,12 @@ start() {
 		-compute.cluster-manager-addr="$CM_GRPC" -compute.public-url="$PUBLIC_URL"
 	wait_http compute "http://$COMPUTE_HTTP/readyz"
 
+	log "starting mlflow on $MLFLOW_HTTP"
+	start_bg mlflow "$RUN_DIR/mlflow.log" "$BIN/mlflow" \
+		-server.http-addr="$MLFLOW_HTTP" -server.grpc-addr= -mlflow.db.dsn="$mlflow_dsn" \
+		-mlflow.data-dir="$RUN_DIR/mlflow-data" -mlflow.artifact-store="$RUN_DIR/mlflow-data/artifacts"
+	wait_http mlflow "http://$MLFLOW_HTTP/readyz"
+
 	log "starting nginx on $NGINX_ADDR"
 	render_nginx
 	local dir=$RUN_DIR/nginx
@@ -160,14 +207,16 @@ start() {
 	wait_http nginx "http://$NGINX_ADDR/compute/healthcheck"
 	ln -sf "$dir/error.log" "$RUN_DIR/nginx-error.log"
 	ln -sf "$dir/access.log" "$RUN_DIR/nginx-access.log"
+	smoke
 
 	cat <<MSG
 Darwin is running as separate services (logs in $RUN_DIR):
   ingress (nginx)   http://$NGINX_ADDR
   compute           http://$NGINX_ADDR/compute/healthcheck    (direct: http://$COMPUTE_HTTP)
   cluster-manager   http://$NGINX_ADDR/cluster-manager/healthcheck    (direct: http://$CM_HTTP)
+  mlflow            MLFLOW_TRACKING_URI=http://$NGINX_ADDR/mlflow-lib    app: http://$NGINX_ADDR/mlflow-app/healthcheck    (direct: http://$MLFLOW_HTTP)
   Ray dashboards    http://$NGINX_ADDR/<cloud_env>/<cluster_id>-dashboard/
-  database          mysql://root@127.0.0.1:3306/$DB
+  database          mysql://root@127.0.0.1:3306/$DB (mlflow: $MLFLOW_DB)
 Quick start:  curl -X POST http://$NGINX_ADDR/compute/cluster -H 'Content-Type: application/json' -d @cluster.json
 Stop with:    $0 stop
 MSG

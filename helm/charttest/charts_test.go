@@ -149,6 +149,7 @@ func chartDirs(t testing.TB) map[string]string {
 		"darwin-lib":      filepath.Join(root, "charts", "darwin-lib"),
 		"compute":         filepath.Join(root, "charts", "compute"),
 		"cluster-manager": filepath.Join(root, "charts", "cluster-manager"),
+		"mlflow":          filepath.Join(root, "charts", "mlflow"),
 		"datastores":      filepath.Join(root, "charts", "datastores"),
 		"darwin":          filepath.Join(root, "darwin"),
 	}
@@ -182,6 +183,12 @@ func loadUmbrella(t testing.TB) *chart.Chart {
 // manifests in a stable order.
 func render(t testing.TB, vals map[string]any) (string, error) {
 	t.Helper()
+	return renderChart(t, loadUmbrella(t), vals)
+}
+
+// renderChart renders ch as release "darwin" in namespace "darwin", hooks included, in a stable order.
+func renderChart(t testing.TB, ch *chart.Chart, vals map[string]any) (string, error) {
+	t.Helper()
 	inst := action.NewInstall(&action.Configuration{})
 	inst.DryRun = true
 	inst.DryRunOption = "client"
@@ -190,7 +197,7 @@ func render(t testing.TB, vals map[string]any) (string, error) {
 	inst.ReleaseName = "darwin"
 	inst.Namespace = "darwin"
 	inst.KubeVersion = &chartutil.KubeVersion{Version: "v1.37.2", Major: "1", Minor: "37"}
-	rel, err := inst.Run(loadUmbrella(t), vals)
+	rel, err := inst.Run(ch, vals)
 	if err != nil {
 		return "", err
 	}
@@ -308,6 +315,15 @@ func TestRenderContents(t *testing.T) {
 				`nginx.ingress.kubernetes.io/rewrite-target: /$2`,
 				`value: "sqlite:///data/compute.db"`,
 				"readOnlyRootFilesystem: true",
+				// mlflow (spec §13: training = compute + MLflow) on SQLite, state on its claim, no rewrite.
+				`image: "localhost:5000/darwin/mlflow:latest"`,
+				"path: \"/mlflow-lib\"\n            pathType: Prefix",
+				"path: \"/mlflow-app\"\n            pathType: Prefix",
+				`value: "sqlite:///data/mlflow.db"`,
+				"kind: PersistentVolumeClaim\nmetadata:\n  name: darwin-mlflow-data",
+				"claimName: darwin-mlflow-data",
+				"strategy:\n    type: Recreate",
+				"artifact_store: /data/artifacts",
 			},
 			notContains: []string{"kind: Job", "darwin-mysql\n", "kind: StatefulSet"},
 		},
@@ -324,12 +340,15 @@ func TestRenderContents(t *testing.T) {
 				"helm.sh/hook: pre-install,pre-upgrade",
 				`- "-compute.db.dsn=$(DARWIN_DB_DSN)"`,
 				`value: "mysql://darwin:$(DARWIN_DB_PASSWORD)@tcp(mysql.databases.svc:3306)/darwin"`,
+				"name: darwin-mlflow-migrate",
+				`- "-mlflow.db.dsn=$(DARWIN_DB_DSN)"`,
+				`value: "mysql://darwin:$(DARWIN_DB_PASSWORD)@tcp(mysql.databases.svc:3306)/darwin_mlflow"`,
 			},
 		},
 		{
 			name:        "inference has no compute",
 			files:       []string{"presets/inference.yaml"},
-			contains:    []string{"name: darwin-cluster-manager"},
+			contains:    []string{"name: darwin-cluster-manager", "name: darwin-mlflow"},
 			notContains: []string{"darwin-compute"},
 		},
 		{
@@ -340,6 +359,7 @@ func TestRenderContents(t *testing.T) {
 				"name: darwin-kafka", "name: darwin-cassandra", "name: darwin-s3",
 				"CREATE DATABASE IF NOT EXISTS `darwin_mlflow`;",
 				"name: darwin-compute-migrate",
+				"name: darwin-mlflow-migrate",
 				"kind: HorizontalPodAutoscaler", "kind: PodDisruptionBudget",
 			},
 			notContains: []string{"helm.sh/hook"},
@@ -379,8 +399,19 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"unknown top-level key", []string{"computee.enabled=true"}, "computee"},
 		{"port out of range", []string{"compute.ports.http=70000"}, "http"},
 		{"bad datastore quantity", []string{"datastores.mysql.storage=lots"}, "storage"},
-		{"service not built yet", []string{"mlflow.enabled=true"}, "not built yet"},
+		{"service not built yet", []string{"ml-serve.enabled=true"}, "not built yet"},
 		{"sqlite with several replicas", []string{"compute.replicas=2"}, "needs global.db.driver=mysql"},
+		{"mlflow unknown key", []string{"mlflow.replica=2"}, "replica"},
+		{"mlflow unknown artifact store", []string{"mlflow.artifacts.type=gcs"}, "type"},
+		{"mlflow s3 without bucket", []string{"mlflow.artifacts.type=s3"}, "bucket"},
+		{"mlflow s3 endpoint not a URL", []string{"mlflow.artifacts.type=s3", "mlflow.artifacts.s3.bucket=b1b", "mlflow.artifacts.s3.endpoint=darwin-s3:9000"}, "endpoint"},
+		{"mlflow bad default permission", []string{"mlflow.app.defaultPermission=WRITE"}, "defaultPermission"},
+		{"mlflow admin not an email", []string{"mlflow.app.admins[0]=root"}, "admins"},
+		{"mlflow ingress path without slash", []string{"mlflow.ingress.paths[0]=mlflow-lib"}, "paths"},
+		{"mlflow port out of range", []string{"mlflow.ports.http=0"}, "http"},
+		{"mlflow sqlite with several replicas", []string{"mlflow.replicas=2"}, "mlflow.replicas > 1 needs global.db.driver=mysql and mlflow.artifacts.type=s3 (SQLite with local artifacts"},
+		{"mlflow local artifacts with several replicas", []string{"global.db.driver=mysql", "mlflow.replicas=2"}, "(a local artifact directory keeps state on one volume)"},
+		{"mlflow sqlite autoscaled", []string{"mlflow.artifacts.type=s3", "mlflow.artifacts.s3.bucket=b1b", "mlflow.autoscaling.enabled=true"}, "mlflow.autoscaling.enabled needs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -404,12 +435,22 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 // behaviour lives in darwin-lib only.
 func TestServiceChartsAreThin(t *testing.T) {
 	t.Parallel()
-	for _, svc := range []string{"compute", "cluster-manager"} {
+	// mlflow's own templates: a Deployment with the artifact store's Secret env, the tokens volume and the
+	// data claim, the claim itself, an Ingress for two prefixes without rewrite, the config with app settings
+	// merged in, and the helpers behind them. Everything else is the library's.
+	own := map[string]bool{
+		"mlflow/deployment.yaml": true, "mlflow/pvc.yaml": true, "mlflow/ingress.yaml": true,
+		"mlflow/configmap.yaml": true, "mlflow/_helpers.tpl": true,
+	}
+	for _, svc := range []string{"compute", "cluster-manager", "mlflow"} {
 		files, err := filepath.Glob(filepath.Join(helmDir(t), "charts", svc, "templates", "*"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("%s templates: %v (%d files)", svc, err, len(files))
 		}
 		for _, f := range files {
+			if own[svc+"/"+filepath.Base(f)] {
+				continue
+			}
 			data, err := os.ReadFile(f)
 			if err != nil {
 				t.Fatal(err)

@@ -25,8 +25,8 @@ func TestMain(m *testing.M) { kubetest.Main(m) }
 
 const ns = "darwin"
 
-// TestInstallUmbrella installs the umbrella (training preset, external MySQL so the migration hook renders,
-// datastores off) into a real kube-apiserver with the Helm SDK and checks the objects with client-go.
+// TestInstallUmbrella installs the umbrella (training preset: compute, cluster-manager and mlflow; external
+// MySQL so the migration hooks render; datastores off) into a real kube-apiserver with the Helm SDK and checks the objects with client-go.
 //
 // There is no kubelet or job controller, and Helm waits for pre-install hook Jobs to complete even with
 // Wait: false. Instead of DisableHooks (which would leave the hook path untested), a goroutine plays the job
@@ -55,8 +55,16 @@ func TestInstallUmbrella(t *testing.T) {
 	inst.Wait = false
 	inst.Timeout = time.Minute
 
-	seen := make(chan hookSeen, 1)
-	go func() { seen <- completeHookJob(ctx, kc, "darwin-compute-migrate") }()
+	// Both services on MySQL migrate in pre-install hooks: compute and mlflow.
+	hookJobs := []string{"darwin-compute-migrate", "darwin-mlflow-migrate"}
+	seen := map[string]chan hookSeen{}
+	playJobController := func() {
+		for _, name := range hookJobs {
+			seen[name] = make(chan hookSeen, 1)
+			go func() { seen[name] <- completeHookJob(ctx, kc, name) }()
+		}
+	}
+	playJobController()
 
 	vals := loadValues(t, []string{"presets/training.yaml", "ci/mysql-ingress-on.yaml"})
 	start := time.Now()
@@ -74,34 +82,42 @@ func TestInstallUmbrella(t *testing.T) {
 		t.Fatalf("release status %s, want deployed", rel.Info.Status)
 	}
 
-	// The hook Job ran first, with the migrate command and the DSN from the Secret-backed env.
-	h := <-seen
-	if h.err != nil {
-		t.Fatalf("hook job: %v", h.err)
+	// The hook Jobs ran first, with the migrate command and the DSN from the Secret-backed env.
+	for _, hj := range []struct{ name, svc, dsnEnd string }{
+		{"darwin-compute-migrate", "compute", "/darwin"},
+		{"darwin-mlflow-migrate", "mlflow", "/darwin_mlflow"},
+	} {
+		h := <-seen[hj.name]
+		if h.err != nil {
+			t.Fatalf("hook job %s: %v", hj.name, h.err)
+		}
+		if len(h.otherObjsFirst) > 0 {
+			t.Errorf("release objects existed before the pre-install hook Job %s: %v", hj.name, h.otherObjsFirst)
+		}
+		if got := h.job.Annotations["helm.sh/hook"]; got != "pre-install,pre-upgrade" {
+			t.Errorf("%s hook annotation %q", hj.name, got)
+		}
+		mc := h.job.Spec.Template.Spec.Containers[0]
+		if want := []string{"migrate", "-" + hj.svc + ".db.dsn=$(DARWIN_DB_DSN)"}; !slices.Equal(mc.Args, want) {
+			t.Errorf("%s args %q, want %q", hj.name, mc.Args, want)
+		}
+		if want := "localhost:5000/darwin/" + hj.svc + ":latest"; mc.Image != want {
+			t.Errorf("%s image %q, want %q", hj.name, mc.Image, want)
+		}
+		checkSecurity(t, hj.name, h.job.Spec.Template.Spec.SecurityContext, mc.SecurityContext)
+		if pw := envVar(mc.Env, "DARWIN_DB_PASSWORD"); pw == nil || pw.ValueFrom == nil || pw.ValueFrom.SecretKeyRef == nil ||
+			pw.ValueFrom.SecretKeyRef.Name != "darwin-mysql" || pw.ValueFrom.SecretKeyRef.Key != "mysql-password" {
+			t.Errorf("%s DARWIN_DB_PASSWORD env %+v, want secretKeyRef darwin-mysql/mysql-password", hj.name, pw)
+		}
+		if dsn := envVar(mc.Env, "DARWIN_DB_DSN"); dsn == nil || !strings.HasSuffix(dsn.Value, hj.dsnEnd) {
+			t.Errorf("%s DARWIN_DB_DSN %+v, want database %s", hj.name, dsn, hj.dsnEnd)
+		}
+		// hook-delete-policy hook-succeeded: Helm removes the Job once it completed.
+		waitGone(ctx, t, func() error {
+			_, err := kc.BatchV1().Jobs(ns).Get(ctx, hj.name, metav1.GetOptions{})
+			return err
+		})
 	}
-	if len(h.otherObjsFirst) > 0 {
-		t.Errorf("release objects existed before the pre-install hook Job: %v", h.otherObjsFirst)
-	}
-	if got := h.job.Annotations["helm.sh/hook"]; got != "pre-install,pre-upgrade" {
-		t.Errorf("hook annotation %q", got)
-	}
-	mc := h.job.Spec.Template.Spec.Containers[0]
-	if want := []string{"migrate", "-compute.db.dsn=$(DARWIN_DB_DSN)"}; !slices.Equal(mc.Args, want) {
-		t.Errorf("migration args %q, want %q", mc.Args, want)
-	}
-	if mc.Image != "localhost:5000/darwin/compute:latest" {
-		t.Errorf("migration image %q", mc.Image)
-	}
-	checkSecurity(t, "migration job", h.job.Spec.Template.Spec.SecurityContext, mc.SecurityContext)
-	if pw := envVar(mc.Env, "DARWIN_DB_PASSWORD"); pw == nil || pw.ValueFrom == nil || pw.ValueFrom.SecretKeyRef == nil ||
-		pw.ValueFrom.SecretKeyRef.Name != "darwin-mysql" || pw.ValueFrom.SecretKeyRef.Key != "mysql-password" {
-		t.Errorf("DARWIN_DB_PASSWORD env %+v, want secretKeyRef darwin-mysql/mysql-password", pw)
-	}
-	// hook-delete-policy hook-succeeded: Helm removes the Job once it completed.
-	waitGone(ctx, t, func() error {
-		_, err := kc.BatchV1().Jobs(ns).Get(ctx, "darwin-compute-migrate", metav1.GetOptions{})
-		return err
-	})
 
 	// Deployments: image, args, probes, security context, ports.
 	for _, d := range []struct {
@@ -111,6 +127,7 @@ func TestInstallUmbrella(t *testing.T) {
 	}{
 		{"darwin-compute", "localhost:5000/darwin/compute:latest", 8000, 9092, "darwin-compute"},
 		{"darwin-cluster-manager", "localhost:5000/darwin/cluster-manager:latest", 8080, 9091, "darwin-cluster-manager"},
+		{"darwin-mlflow", "localhost:5000/darwin/mlflow:latest", 5000, 0, "darwin-mlflow"},
 	} {
 		dep, err := kc.AppsV1().Deployments(ns).Get(ctx, d.name, metav1.GetOptions{})
 		if err != nil {
@@ -125,8 +142,8 @@ func TestInstallUmbrella(t *testing.T) {
 		for _, p := range svc.Spec.Ports {
 			ports = append(ports, p.Port)
 		}
-		if !slices.Equal(ports, []int32{d.http, d.grpc}) {
-			t.Errorf("service %s ports %v, want [%d %d]", d.name, ports, d.http, d.grpc)
+		if want := portList(d.http, d.grpc); !slices.Equal(ports, want) {
+			t.Errorf("service %s ports %v, want %v", d.name, ports, want)
 		}
 		if _, err := kc.CoreV1().ConfigMaps(ns).Get(ctx, d.name+"-config", metav1.GetOptions{}); err != nil {
 			t.Errorf("configmap %s-config: %v", d.name, err)
@@ -143,6 +160,62 @@ func TestInstallUmbrella(t *testing.T) {
 	}
 	if !strings.Contains(cm.Data["config.yaml"], "dsn: ${DARWIN_DB_DSN}") {
 		t.Errorf("compute config lacks the DSN reference:\n%s", cm.Data["config.yaml"])
+	}
+
+	// mlflow keeps SQLite-free state (local artifacts) on its claim: one pod, replaced rather than rolled.
+	mdep, err := kc.AppsV1().Deployments(ns).Get(ctx, "darwin-mlflow", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mdep.Spec.Replicas == nil || *mdep.Spec.Replicas != 1 || mdep.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("darwin-mlflow replicas %v strategy %q, want 1 and Recreate", mdep.Spec.Replicas, mdep.Spec.Strategy.Type)
+	}
+	var claim string
+	for _, v := range mdep.Spec.Template.Spec.Volumes {
+		if v.Name == "data" && v.PersistentVolumeClaim != nil {
+			claim = v.PersistentVolumeClaim.ClaimName
+		}
+	}
+	pvc, err := kc.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "darwin-mlflow-data", metav1.GetOptions{})
+	if err != nil || claim != pvc.Name {
+		t.Errorf("darwin-mlflow data claim %q, PVC darwin-mlflow-data: %v", claim, err)
+	} else if !slices.Equal(pvc.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}) {
+		t.Errorf("darwin-mlflow-data access modes %v", pvc.Spec.AccessModes)
+	}
+	mcm, err := kc.CoreV1().ConfigMaps(ns).Get(ctx, "darwin-mlflow-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"dsn: ${DARWIN_DB_DSN}", "artifact_store: /data/artifacts", "default_permission: EDIT"} {
+		if !strings.Contains(mcm.Data["config.yaml"], want) {
+			t.Errorf("mlflow config lacks %q:\n%s", want, mcm.Data["config.yaml"])
+		}
+	}
+	mc := mdep.Spec.Template.Spec.Containers[0]
+	if dsn := envVar(mc.Env, "DARWIN_DB_DSN"); dsn == nil || dsn.Value != "mysql://darwin:$(DARWIN_DB_PASSWORD)@tcp(mysql.databases.svc:3306)/darwin_mlflow" {
+		t.Errorf("darwin-mlflow DARWIN_DB_DSN %+v", dsn)
+	}
+	// The binary serves /mlflow-lib and /mlflow-app itself: plain prefixes, no rewrite.
+	ming, err := kc.NetworkingV1().Ingresses(ns).Get(ctx, "darwin-mlflow", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("ingress darwin-mlflow: %v", err)
+	}
+	if _, ok := ming.Annotations["nginx.ingress.kubernetes.io/rewrite-target"]; ok {
+		t.Errorf("ingress darwin-mlflow rewrites: %v", ming.Annotations)
+	}
+	var mpaths []string
+	for _, r := range ming.Spec.Rules {
+		for _, p := range r.HTTP.Paths {
+			if p.PathType != nil && *p.PathType == "Prefix" && p.Backend.Service.Name == "darwin-mlflow" {
+				mpaths = append(mpaths, r.Host+p.Path)
+			}
+		}
+	}
+	if !slices.Equal(mpaths, []string{"localhost/mlflow-lib", "localhost/mlflow-app"}) {
+		t.Errorf("ingress darwin-mlflow prefix paths %v", mpaths)
+	}
+	if _, err := kc.RbacV1().Roles(ns).Get(ctx, "darwin-mlflow", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("role darwin-mlflow: %v, want not found", err)
 	}
 
 	// Ingresses with the original regex paths and rewrite.
@@ -195,8 +268,8 @@ func TestInstallUmbrella(t *testing.T) {
 		t.Errorf("role darwin-compute: %v, want not found", err)
 	}
 
-	// An upgrade runs the migration again (pre-upgrade) before scaling compute out.
-	go func() { seen <- completeHookJob(ctx, kc, "darwin-compute-migrate") }()
+	// An upgrade runs the migrations again (pre-upgrade) before scaling compute out.
+	playJobController()
 	up := action.NewUpgrade(cfg)
 	up.Namespace = ns
 	up.Timeout = time.Minute
@@ -208,8 +281,10 @@ func TestInstallUmbrella(t *testing.T) {
 	if rel.Version != 2 || rel.Info.Status != release.StatusDeployed {
 		t.Fatalf("after upgrade: revision %d status %s, want 2 deployed", rel.Version, rel.Info.Status)
 	}
-	if h := <-seen; h.err != nil || h.job == nil {
-		t.Fatalf("pre-upgrade hook job: %+v", h)
+	for _, name := range hookJobs {
+		if h := <-seen[name]; h.err != nil || h.job == nil {
+			t.Fatalf("pre-upgrade hook job %s: %+v", name, h)
+		}
 	}
 	dep, err := kc.AppsV1().Deployments(ns).Get(ctx, "darwin-compute", metav1.GetOptions{})
 	if err != nil {
@@ -284,8 +359,8 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment, image string, http, g
 	for _, p := range c.Ports {
 		ports = append(ports, p.ContainerPort)
 	}
-	if !slices.Equal(ports, []int32{http, grpc}) {
-		t.Errorf("%s container ports %v, want [%d %d]", dep.Name, ports, http, grpc)
+	if want := portList(http, grpc); !slices.Equal(ports, want) {
+		t.Errorf("%s container ports %v, want %v", dep.Name, ports, want)
 	}
 	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe, "startup": c.StartupProbe} {
 		want := "/healthz"
@@ -310,6 +385,14 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment, image string, http, g
 	if _, ok := mounts["/tmp"]; !ok {
 		t.Errorf("%s: no writable /tmp with a read-only root filesystem", dep.Name)
 	}
+}
+
+// portList is the expected port list: http, then grpc when the service has one.
+func portList(http, grpc int32) []int32 {
+	if grpc == 0 {
+		return []int32{http}
+	}
+	return []int32{http, grpc}
 }
 
 func checkSecurity(t *testing.T, what string, pod *corev1.PodSecurityContext, c *corev1.SecurityContext) {

@@ -54,6 +54,7 @@ func renderNginx(t *testing.T, runDir, listen, compute, clusterManager string) s
 		"${NGINX_LISTEN}", listen,
 		"${COMPUTE_UPSTREAM}", compute,
 		"${CLUSTER_MANAGER_UPSTREAM}", clusterManager,
+		"${MLFLOW_UPSTREAM}", "127.0.0.1:9", // mlflow is not started by these tests
 	).Replace(read("darwin.conf.template"))
 	main := strings.ReplaceAll(read("nginx.conf.template"), "${NGINX_RUNDIR}", runDir)
 	for name, text := range map[string]string{"darwin.conf": server, "nginx.conf": main} {
@@ -268,7 +269,9 @@ func TestRunDistributedScript(t *testing.T) {
 	env := append(os.Environ(),
 		"DARWIN_RUN_DIR="+runDir, "BIN="+filepath.Join(runDir, "bin"), "DARWIN_DB="+dbName,
 		"DARWIN_NGINX_ADDR="+nginxAddr, "DARWIN_COMPUTE_HTTP="+addr(), "DARWIN_COMPUTE_GRPC="+addr(),
-		"DARWIN_CM_HTTP="+addr(), "DARWIN_CM_GRPC="+addr())
+		"DARWIN_CM_HTTP="+addr(), "DARWIN_CM_GRPC="+addr(),
+		// mlflow shares the fresh database (its tables and migration records are its own), so nothing is left behind.
+		"DARWIN_MLFLOW_HTTP="+addr(), "DARWIN_MLFLOW_DB="+dbName)
 	script := func(arg string) string {
 		cmd := exec.Command("bash", filepath.Join(root, "scripts", "run-distributed.sh"), arg)
 		cmd.Env = env
@@ -284,7 +287,7 @@ func TestRunDistributedScript(t *testing.T) {
 			script("stop")
 		}
 		if t.Failed() {
-			for _, name := range []string{"compute.log", "cluster-manager.log", "nginx/error.log"} {
+			for _, name := range []string{"compute.log", "cluster-manager.log", "mlflow.log", "nginx/error.log"} {
 				raw, _ := os.ReadFile(filepath.Join(runDir, name))
 				t.Logf("%s:\n%s", name, tail(string(raw), 40))
 			}
@@ -292,12 +295,13 @@ func TestRunDistributedScript(t *testing.T) {
 	})
 	out := script("start")
 	base := "http://" + nginxAddr
-	for _, want := range []string{base + "/compute/healthcheck", base + "/cluster-manager/healthcheck", "Stop with:"} {
+	for _, want := range []string{base + "/compute/healthcheck", base + "/cluster-manager/healthcheck",
+		base + "/mlflow-app/healthcheck", "smoke check ok: POST /mlflow-lib/api/2.0/mlflow/experiments/search", "Stop with:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("start output lacks %q:\n%s", want, out)
 		}
 	}
-	if st := script("status"); strings.Count(st, ": running") != 3 {
+	if st := script("status"); strings.Count(st, ": running") != 4 {
 		t.Fatalf("status after start:\n%s", st)
 	}
 
@@ -311,7 +315,7 @@ func TestRunDistributedScript(t *testing.T) {
 	// stop takes the running cluster's node processes down with cluster-manager.
 	script("stop")
 	stopped = true
-	if st := script("status"); strings.Count(st, ": stopped") != 3 {
+	if st := script("status"); strings.Count(st, ": stopped") != 4 {
 		t.Errorf("status after stop:\n%s", st)
 	}
 	testutil.Eventually(t, 15*time.Second, func() bool { return len(processesOf(runDir)) == 0 }, "no process of %s left", runDir)

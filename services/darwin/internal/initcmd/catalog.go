@@ -47,15 +47,19 @@ type Service struct {
 	Name       string
 	Requires   []string
 	Datastores []string
+	// Migrates: the chart runs `<service> migrate` in a Job (migration.hook) when the database is MySQL.
+	Migrates bool
 }
 
 // Services lists every umbrella service in the order they are written.
 var Services = []Service{
-	{Name: "compute", Requires: []string{"cluster-manager"}, Datastores: []string{"mysql"}},
+	{Name: "compute", Requires: []string{"cluster-manager"}, Datastores: []string{"mysql"}, Migrates: true},
 	{Name: "cluster-manager"},
 	{Name: "workspace", Requires: []string{"compute"}, Datastores: []string{"mysql"}},
 	{Name: "feature-store", Datastores: []string{"mysql", "cassandra", "kafka"}},
-	{Name: "mlflow", Datastores: []string{"mysql", "s3"}},
+	// mlflow keeps artifacts on its chart's volume by default (the original used S3/localstack); S3 is opt-in
+	// through mlflow.artifacts.type=s3 with a bucket, so the development MinIO is not switched on for it.
+	{Name: "mlflow", Datastores: []string{"mysql"}, Migrates: true},
 	{Name: "ml-serve", Requires: []string{"artifact-builder", "cluster-manager", "mlflow"}, Datastores: []string{"mysql", "s3"}},
 	{Name: "artifact-builder", Datastores: []string{"s3"}},
 	{Name: "catalog", Datastores: []string{"mysql"}},
@@ -68,7 +72,7 @@ var Datastores = []string{"mysql", "kafka", "cassandra", "s3"}
 
 // Built is the set of services this repository ships a binary and chart for.
 // Everything else stays selectable but is written disabled.
-var Built = map[string]bool{"compute": true, "cluster-manager": true}
+var Built = map[string]bool{"compute": true, "cluster-manager": true, "mlflow": true}
 
 func serviceByName(name string) (Service, bool) {
 	for _, s := range Services {

@@ -271,7 +271,8 @@ func printSummary(out io.Writer, p *Plan) {
 
 // Values renders the umbrella values file: every service and datastore with
 // its enabled flag, commented with why it is (not) on, and global.db.driver
-// mysql when the MySQL datastore is enabled (the chart's default is sqlite).
+// mysql when the MySQL datastore is enabled (the chart's default is sqlite), with the migrations of
+// those services as plain Jobs rather than pre-install hooks (the database is part of the release).
 func (p *Plan) Values(how string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by `darwin init` (%s) for the umbrella chart helm/darwin.\n", how)
@@ -286,6 +287,10 @@ func (p *Plan) Values(how string) string {
 			comment = "  # " + why + "; not built yet, left disabled"
 		}
 		fmt.Fprintf(&b, "%s:\n  enabled: %t%s\n", svc.Name, p.Enabled[svc.Name], comment)
+		if p.Enabled[svc.Name] && svc.Migrates && len(p.Datastores["mysql"]) > 0 {
+			// A pre-install hook would run before the release's own MySQL exists and never finish.
+			b.WriteString("  migration:\n    hook: false  # MySQL comes with this release: migrate in a Job that retries\n")
+		}
 	}
 	if len(p.Datastores["mysql"]) > 0 {
 		// The in-cluster MySQL of datastores.mysql is where the services' data goes.

@@ -148,37 +148,39 @@ func enabledServices(t *testing.T, v values) []string {
 
 func TestPresetTraining(t *testing.T) {
 	out, v, raw := run(t, "", "--preset", "training")
-	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"compute", "cluster-manager"}) {
-		t.Errorf("training enables %v, want compute + cluster-manager", got)
+	// Spec §13: Training = Compute + MLflow, all three built.
+	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"compute", "cluster-manager", "mlflow"}) {
+		t.Errorf("training enables %v, want compute + cluster-manager + mlflow", got)
 	}
 	if !enabled(t, v, "datastores", "mysql") {
-		t.Errorf("compute needs MySQL but datastores.mysql.enabled is false:\n%s", raw)
+		t.Errorf("compute and mlflow need MySQL but datastores.mysql.enabled is false:\n%s", raw)
 	}
 	for _, ds := range []string{"kafka", "cassandra", "s3"} {
 		if enabled(t, v, "datastores", ds) {
 			t.Errorf("datastores.%s enabled for training", ds)
 		}
 	}
-	for _, svc := range []string{"mlflow"} {
-		if !strings.Contains(out, svc+" is not built yet; it is left disabled\n") {
-			t.Errorf("no not-built notice for %s in:\n%s", svc, out)
-		}
+	if strings.Contains(out, "not built yet") {
+		t.Errorf("every training service is built but a notice was printed:\n%s", out)
 	}
-	if strings.Contains(out, "compute is not built yet") {
-		t.Errorf("compute is built but reported as not built:\n%s", out)
+	if !strings.Contains(raw, "mlflow:\n  enabled: true  # direct\n  migration:\n    hook: false") {
+		t.Errorf("mlflow is not enabled as a direct choice with an in-release migration Job:\n%s", raw)
 	}
-	if !strings.Contains(raw, "mlflow:\n  enabled: false  # direct; not built yet, left disabled\n") {
-		t.Errorf("mlflow's entry does not say why it is off:\n%s", raw)
+	if !strings.Contains(raw, "  mysql:\n    enabled: true  # needed by compute, mlflow\n") {
+		t.Errorf("MySQL not attributed to compute and mlflow:\n%s", raw)
 	}
 }
 
 func TestPresetInference(t *testing.T) {
 	out, v, _ := run(t, "", "--preset", "inference")
-	// serve + mlflow: only cluster-manager (pulled by ml-serve) is built.
-	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"cluster-manager"}) {
-		t.Errorf("inference enables %v, want only cluster-manager", got)
+	// serve + mlflow: cluster-manager (pulled by ml-serve) and mlflow are built.
+	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"cluster-manager", "mlflow"}) {
+		t.Errorf("inference enables %v, want cluster-manager + mlflow", got)
 	}
-	for _, svc := range []string{"mlflow", "ml-serve", "artifact-builder"} {
+	if strings.Contains(out, "mlflow is not built yet") {
+		t.Errorf("mlflow is built but reported as not built:\n%s", out)
+	}
+	for _, svc := range []string{"ml-serve", "artifact-builder"} {
 		if !strings.Contains(out, svc+" is not built yet; it is left disabled") {
 			t.Errorf("no not-built notice for %s in:\n%s", svc, out)
 		}
@@ -186,12 +188,15 @@ func TestPresetInference(t *testing.T) {
 	if enabled(t, v, "compute") {
 		t.Error("inference enabled compute")
 	}
-	// cluster-manager needs no MySQL; the services that do are not built.
-	if enabled(t, v, "datastores", "mysql") {
-		t.Error("datastores.mysql enabled although no enabled service needs it")
+	// mlflow needs MySQL; S3 is for ml-serve and artifact-builder, which are not built.
+	if !enabled(t, v, "datastores", "mysql") {
+		t.Error("datastores.mysql disabled although mlflow needs it")
 	}
-	if _, ok := v["global"]; ok {
-		t.Error("global.db.driver written although MySQL is off")
+	if enabled(t, v, "datastores", "s3") {
+		t.Error("datastores.s3 enabled although no enabled service needs it")
+	}
+	if g, ok := v["global"].(map[string]any); !ok || g["db"].(map[string]any)["driver"] != "mysql" {
+		t.Errorf("global.db.driver not mysql: %v", v["global"])
 	}
 	if !strings.Contains(out, "cluster-manager          dependency enabled") {
 		t.Errorf("summary does not mark cluster-manager as a dependency:\n%s", out)
@@ -220,7 +225,7 @@ func TestPresetInferenceWithEverythingBuilt(t *testing.T) {
 
 func TestAll(t *testing.T) {
 	out, v, _ := run(t, "", "--all")
-	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"compute", "cluster-manager"}) {
+	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"compute", "cluster-manager", "mlflow"}) {
 		t.Errorf("--all enables %v, want the built services", got)
 	}
 	for _, s := range Services {
@@ -246,8 +251,8 @@ func TestDevModeAnswers(t *testing.T) {
 	if n := strings.Count(out, "Enable "); n != len(Features)+1 {
 		t.Errorf("asked %d questions, want %d (one per feature + one repeat):\n%s", n, len(Features)+1, out)
 	}
-	// workspace chosen → pulls compute + cluster-manager; mlflow chosen but not built.
-	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"compute", "cluster-manager"}) {
+	// workspace chosen → pulls compute + cluster-manager (workspace is not built); mlflow chosen and built.
+	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"compute", "cluster-manager", "mlflow"}) {
 		t.Errorf("dev-mode enables %v", got)
 	}
 	if !strings.Contains(raw, "compute:\n  enabled: true  # dependency\n") {
@@ -256,10 +261,11 @@ func TestDevModeAnswers(t *testing.T) {
 	if !strings.Contains(raw, "# Features: workspace, mlflow\n") {
 		t.Errorf("features header wrong:\n%s", raw)
 	}
-	for _, svc := range []string{"workspace", "mlflow"} {
-		if !strings.Contains(out, svc+" is not built yet; it is left disabled") {
-			t.Errorf("no notice for %s", svc)
-		}
+	if !strings.Contains(out, "workspace is not built yet; it is left disabled") {
+		t.Error("no notice for workspace")
+	}
+	if strings.Contains(out, "mlflow is not built yet") {
+		t.Errorf("mlflow is built but reported as not built:\n%s", out)
 	}
 }
 
@@ -328,10 +334,12 @@ func TestWrittenYAML(t *testing.T) {
 	want := "# Written by `darwin init` (--preset training) for the umbrella chart helm/darwin.\n" +
 		"# Features: compute, mlflow\n" +
 		"compute:\n  enabled: true  # direct\n" +
+		"  migration:\n    hook: false  # MySQL comes with this release: migrate in a Job that retries\n" +
 		"cluster-manager:\n  enabled: true  # direct\n" +
 		"workspace:\n  enabled: false\n" +
 		"feature-store:\n  enabled: false\n" +
-		"mlflow:\n  enabled: false  # direct; not built yet, left disabled\n" +
+		"mlflow:\n  enabled: true  # direct\n" +
+		"  migration:\n    hook: false  # MySQL comes with this release: migrate in a Job that retries\n" +
 		"ml-serve:\n  enabled: false\n" +
 		"artifact-builder:\n  enabled: false\n" +
 		"catalog:\n  enabled: false\n" +
@@ -339,7 +347,7 @@ func TestWrittenYAML(t *testing.T) {
 		"workflow:\n  enabled: false\n" +
 		"global:\n  db:\n    driver: mysql\n" +
 		"datastores:\n" +
-		"  mysql:\n    enabled: true  # needed by compute\n" +
+		"  mysql:\n    enabled: true  # needed by compute, mlflow\n" +
 		"  kafka:\n    enabled: false\n" +
 		"  cassandra:\n    enabled: false\n" +
 		"  s3:\n    enabled: false\n"

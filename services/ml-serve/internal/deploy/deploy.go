@@ -60,8 +60,21 @@ type ResourceStatus struct {
 // error rolls the request back, so the database never records a deployment the cluster refused.
 type Deployer interface {
 	Apply(ctx context.Context, r Resource) error
-	Stop(ctx context.Context, resourceID string) error
-	Status(ctx context.Context, resourceID string) (ResourceStatus, error)
+	Stop(ctx context.Context, ref Ref) error
+	Status(ctx context.Context, ref Ref) (ResourceStatus, error)
+}
+
+// Ref names a running resource and where it runs (the Kubernetes driver needs the cluster and namespace; the
+// local driver only the id).
+type Ref struct {
+	ResourceID    string
+	KubeCluster   string
+	KubeNamespace string
+}
+
+// Ref returns the resource's reference.
+func (r Resource) Ref() Ref {
+	return Ref{ResourceID: r.ResourceID, KubeCluster: r.KubeCluster, KubeNamespace: r.KubeNamespace}
 }
 
 // ErrNotFound is wrapped by Deployer.Stop for a resource that does not exist.

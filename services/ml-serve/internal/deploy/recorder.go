@@ -52,7 +52,8 @@ func (r *Recorder) Apply(_ context.Context, res Resource) error {
 }
 
 // Stop implements Deployer.
-func (r *Recorder) Stop(_ context.Context, id string) error {
+func (r *Recorder) Stop(_ context.Context, ref Ref) error {
+	id := ref.ResourceID
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, Call{Method: "Stop", ResourceID: id})
@@ -67,7 +68,8 @@ func (r *Recorder) Stop(_ context.Context, id string) error {
 }
 
 // Status implements Deployer.
-func (r *Recorder) Status(_ context.Context, id string) (ResourceStatus, error) {
+func (r *Recorder) Status(_ context.Context, ref Ref) (ResourceStatus, error) {
+	id := ref.ResourceID
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, Call{Method: "Status", ResourceID: id})

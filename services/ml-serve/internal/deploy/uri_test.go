@@ -47,10 +47,10 @@ func TestParseModelURI(t *testing.T) {
 func TestRecorderContract(t *testing.T) {
 	ctx := context.Background()
 	r := deploy.NewRecorder()
-	if st, err := r.Status(ctx, "a"); err != nil || st.Exists {
+	if st, err := r.Status(ctx, deploy.Ref{ResourceID: "a"}); err != nil || st.Exists {
 		t.Fatalf("status of nothing: %+v %v", st, err)
 	}
-	if err := r.Stop(ctx, "a"); !errors.Is(err, deploy.ErrNotFound) {
+	if err := r.Stop(ctx, deploy.Ref{ResourceID: "a"}); !errors.Is(err, deploy.ErrNotFound) {
 		t.Fatalf("stop of nothing: %v", err)
 	}
 	if err := r.Apply(ctx, deploy.Resource{ResourceID: "a", Values: map[string]any{"v": 1}}); err != nil {
@@ -62,7 +62,7 @@ func TestRecorderContract(t *testing.T) {
 	if res, ok := r.Running("a"); !ok || res.Values["v"] != 2 || r.RunningIDs() != 1 {
 		t.Fatalf("upgrade: %+v", res)
 	}
-	if st, _ := r.Status(ctx, "a"); !st.Exists || !st.Ready {
+	if st, _ := r.Status(ctx, deploy.Ref{ResourceID: "a"}); !st.Exists || !st.Ready {
 		t.Fatalf("status: %+v", st)
 	}
 	r.FailApply = errors.New("boom")
@@ -72,7 +72,7 @@ func TestRecorderContract(t *testing.T) {
 	if _, ok := r.Running("b"); ok {
 		t.Fatal("failed apply changed state")
 	}
-	if err := r.Stop(ctx, "a"); err != nil {
+	if err := r.Stop(ctx, deploy.Ref{ResourceID: "a"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(r.Calls()); n != 7 {

@@ -84,6 +84,11 @@ func resource(resourceID, artifactID string, env domain.Environment, vals map[st
 		KubeCluster: env.Configs.ClusterName, KubeNamespace: env.Configs.Namespace, Values: vals}
 }
 
+// ref is the reference of resource id deployed in env.
+func ref(id string, env domain.Environment) deploy.Ref {
+	return deploy.Ref{ResourceID: id, KubeCluster: env.Configs.ClusterName, KubeNamespace: env.Configs.Namespace}
+}
+
 func (h *Handler) apply(r *http.Request, res deploy.Resource) error {
 	if h.opts.Deployer == nil {
 		return apierr.New(apierr.Unavailable, "No deployment backend is configured")
@@ -117,11 +122,11 @@ func (h *Handler) claim(r *http.Request, q *store.Queries, s domain.Serve, env d
 
 // retire stops the resource of a replaced deployment when the new one runs under another id (a regular deploy
 // after a one-click one, or the reverse), so no release is left running without an ACTIVE row.
-func (h *Handler) retire(r *http.Request, prev *domain.Deployment, newResourceID string) error {
+func (h *Handler) retire(r *http.Request, prev *domain.Deployment, env domain.Environment, newResourceID string) error {
 	if prev == nil || prev.ResourceID == newResourceID {
 		return nil
 	}
-	if err := h.opts.Deployer.Stop(r.Context(), prev.ResourceID); err != nil && !errors.Is(err, deploy.ErrNotFound) {
+	if err := h.opts.Deployer.Stop(r.Context(), ref(prev.ResourceID, env)); err != nil && !errors.Is(err, deploy.ErrNotFound) {
 		return apierr.Wrap(apierr.Unavailable, err, "Stopping the previous resource %s failed: the deployment backend is unavailable", prev.ResourceID)
 	}
 	return nil
@@ -217,7 +222,7 @@ func (h *Handler) deployServe(w http.ResponseWriter, r *http.Request, u *domain.
 		if err := h.apply(r, resource(resID, domain.ArtifactID(env.Name, s.Name, art.Version), env, vals)); err != nil {
 			return err
 		}
-		return h.retire(r, prevActive, resID)
+		return h.retire(r, prevActive, env, resID)
 	})
 	if err != nil {
 		return err
@@ -353,7 +358,7 @@ func (h *Handler) deployModel(w http.ResponseWriter, r *http.Request, u *domain.
 		if err := h.apply(r, resource(s.Name, domain.ArtifactID(env.Name, s.Name, d.ArtifactVersion), env, vals)); err != nil {
 			return err
 		}
-		return h.retire(r, prevActive, s.Name)
+		return h.retire(r, prevActive, env, s.Name)
 	})
 	if err != nil {
 		return err
@@ -375,7 +380,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, _ *domain.User)
 		return err
 	}
 	if found && h.opts.Deployer != nil {
-		st, err := h.opts.Deployer.Status(r.Context(), active.ResourceID)
+		st, err := h.opts.Deployer.Status(r.Context(), ref(active.ResourceID, env))
 		if err != nil {
 			h.log.WarnContext(r.Context(), "deployment status check failed", "resource_id", active.ResourceID, "err", err)
 		} else if st.Exists && st.Ready {
@@ -408,14 +413,14 @@ func (h *Handler) undeploy(w http.ResponseWriter, r *http.Request, _ *domain.Use
 		if h.opts.Deployer == nil {
 			return apierr.New(apierr.Unavailable, "No deployment backend is configured")
 		}
-		st, err := h.opts.Deployer.Status(r.Context(), active.ResourceID)
+		st, err := h.opts.Deployer.Status(r.Context(), ref(active.ResourceID, env))
 		if err != nil || !st.Exists {
 			if err != nil {
 				h.log.WarnContext(r.Context(), "deployment status check failed", "resource_id", active.ResourceID, "err", err)
 			}
 			return q.EndActiveDeployment(r.Context(), s.ID, env.ID, active.ID)
 		}
-		if err := h.opts.Deployer.Stop(r.Context(), active.ResourceID); err != nil && !errors.Is(err, deploy.ErrNotFound) {
+		if err := h.opts.Deployer.Stop(r.Context(), ref(active.ResourceID, env)); err != nil && !errors.Is(err, deploy.ErrNotFound) {
 			return apierr.Wrap(apierr.Unavailable, err, "Stopping %s failed: the deployment backend is unavailable", active.ResourceID)
 		}
 		msg = "Serve " + s.Name + " undeployed from " + env.Name
@@ -458,7 +463,7 @@ func (h *Handler) undeployModel(w http.ResponseWriter, r *http.Request, _ *domai
 		if h.opts.Deployer == nil {
 			return apierr.New(apierr.Unavailable, "No deployment backend is configured")
 		}
-		if err := h.opts.Deployer.Stop(r.Context(), active.ResourceID); err != nil && !errors.Is(err, deploy.ErrNotFound) {
+		if err := h.opts.Deployer.Stop(r.Context(), ref(active.ResourceID, env)); err != nil && !errors.Is(err, deploy.ErrNotFound) {
 			return apierr.Wrap(apierr.Unavailable, err, "Stopping %s failed: the deployment backend is unavailable", active.ResourceID)
 		}
 		return q.EndActiveDeployment(r.Context(), s.ID, env.ID, active.ID)
