@@ -6,6 +6,7 @@ require (
 	github.com/darwinml/darwin/pkg v0.0.0
 	github.com/darwinml/darwin/services/cluster-manager v0.0.0
 	github.com/darwinml/darwin/services/compute v0.0.0
+	github.com/darwinml/darwin/services/ml-serve v0.0.0
 	github.com/darwinml/darwin/services/mlflow v0.0.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/spf13/cobra v1.10.2
@@ -109,5 +110,6 @@ replace (
 	github.com/darwinml/darwin/proto => ../../proto
 	github.com/darwinml/darwin/services/cluster-manager => ../cluster-manager
 	github.com/darwinml/darwin/services/compute => ../compute
+	github.com/darwinml/darwin/services/ml-serve => ../ml-serve
 	github.com/darwinml/darwin/services/mlflow => ../mlflow
 )

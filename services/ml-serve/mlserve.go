@@ -62,6 +62,9 @@ func orStr(v, d string) string {
 	return v
 }
 
+// DefaultRuntimeImage is the model runtime image of one-click deployments when none is configured.
+const DefaultRuntimeImage = "docker.io/darwin/serve-md-runtime:latest"
+
 // RegisterFlags registers the -ml-serve.* flags with their defaults.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.DataDir, "ml-serve.data-dir", orStr(c.DataDir, "./data"), "directory of the default SQLite database")
@@ -75,7 +78,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.MLflowUsername, "ml-serve.mlflow-username", c.MLflowUsername, "MLflow basic-auth user (resolver and MLFLOW_TRACKING_USERNAME)")
 	f.StringVar(&c.MLflowPassword, "ml-serve.mlflow-password", c.MLflowPassword, "MLflow basic-auth password (resolver and MLFLOW_TRACKING_PASSWORD)")
 	f.StringVar(&c.ArtifactBuilderPublicURL, "ml-serve.artifact-builder-public-url", orStr(c.ArtifactBuilderPublicURL, "http://localhost/artifact-builder"), "base of builder log URLs (<url>/static/<task_id>.log)")
-	f.StringVar(&c.DefaultRuntime, "ml-serve.default-runtime", orStr(c.DefaultRuntime, "docker.io/darwin/serve-md-runtime:latest"), "image of one-click model deployments")
+	f.StringVar(&c.DefaultRuntime, "ml-serve.default-runtime", orStr(c.DefaultRuntime, DefaultRuntimeImage), "image of one-click model deployments")
 	f.StringVar(&c.ModelCachePVC, "ml-serve.model-cache-pvc", orStr(c.ModelCachePVC, "ml-model-cache"), "PVC of the pvc storage strategy")
 	f.StringVar(&c.ModelCachePath, "ml-serve.model-cache-path", orStr(c.ModelCachePath, "/model-cache"), "mount path of the model cache")
 }
@@ -150,7 +153,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	h := httpapi.New(st, httpapi.Options{
 		Deployer: dep, Resolver: res, PublicURL: cfg.PublicURL, ArtifactBuilderPublicURL: cfg.ArtifactBuilderPublicURL,
-		DefaultRuntime: cfg.DefaultRuntime, MLflowTrackingURI: orStr(cfg.MLflowTrackingURI, cfg.MLflowURL),
+		DefaultRuntime: orStr(cfg.DefaultRuntime, DefaultRuntimeImage), MLflowTrackingURI: orStr(cfg.MLflowTrackingURI, cfg.MLflowURL),
 		MLflowTrackingUsername: cfg.MLflowUsername, MLflowTrackingPassword: cfg.MLflowPassword,
 		ModelCachePVC: cfg.ModelCachePVC, ModelCachePath: cfg.ModelCachePath, Logger: logger,
 	})

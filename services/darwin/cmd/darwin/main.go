@@ -15,6 +15,7 @@ import (
 	"github.com/darwinml/darwin/pkg/app"
 	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
 	"github.com/darwinml/darwin/services/darwin/internal/cli"
+	"github.com/darwinml/darwin/services/darwin/internal/hermes"
 	"github.com/darwinml/darwin/services/darwin/internal/initcmd"
 	"github.com/darwinml/darwin/services/darwin/internal/up"
 )
@@ -25,6 +26,9 @@ func main() {
 	if err := newRootCommand().ExecuteContext(ctx); err != nil {
 		if !errors.Is(err, errSilent) {
 			fmt.Fprintln(os.Stderr, "error:", err)
+		}
+		if hermes.IsUsageError(err) {
+			os.Exit(2)
 		}
 		os.Exit(1)
 	}
@@ -83,6 +87,7 @@ Flags use Go flag syntax (-flag=value or --flag value); run 'darwin up -help' fo
 	})
 	root.AddCommand(cli.NewComputeCommand(opts))
 	root.AddCommand(cli.NewMLflowCommand(opts))
+	root.AddCommand(hermes.NewCommand(hermes.Options{Use: "serve"})) // spec §10.2: darwin serve … = hermes
 	root.AddCommand(initcmd.NewCommand(os.Stdout, os.Stderr, os.Stdin))
 	return root
 }
