@@ -39,6 +39,7 @@ import (
 	"github.com/darwinml/darwin/services/cluster-manager/internal/grpcapi"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/httpapi"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/node"
+	"github.com/darwinml/darwin/services/cluster-manager/internal/resource"
 )
 
 // ModuleName is the name of the service's app module.
@@ -91,6 +92,15 @@ type Config struct {
 	Namespace string `yaml:"namespace"`
 	// HelmTimeout bounds each Helm install/upgrade/uninstall.
 	HelmTimeout time.Duration `yaml:"helm_timeout"`
+
+	// Resource instances (model servers) on the local driver.
+
+	// ServeRuntimeCommand starts the model runtime of a darwin-fastapi-serve replica; "--host 127.0.0.1
+	// --port P" is appended. Default: /usr/bin/python3 <repo>/runtimes/serve/darwin_serve_runtime.py, the
+	// repository found above the working directory or the executable.
+	ServeRuntimeCommand StringList `yaml:"serve_runtime_command"`
+	// ServeReadyTimeout bounds how long an upgrade waits for its new replicas to answer /ready.
+	ServeReadyTimeout time.Duration `yaml:"serve_ready_timeout"`
 }
 
 // StringMap is a map[string]string flag ("k=v,k2=v2").
@@ -153,6 +163,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.DefaultKubeCluster, "cluster-manager.default-kube-cluster", "", "kubernetes driver: kube_cluster used when a request names none")
 	f.StringVar(&c.Namespace, "cluster-manager.namespace", driver.DefaultKubeNamespace, "kubernetes driver: namespace used when a request names none")
 	f.DurationVar(&c.HelmTimeout, "cluster-manager.helm-timeout", driver.DefaultHelmTimeout, "kubernetes driver: timeout of each Helm install/upgrade/uninstall")
+	f.Var(&c.ServeRuntimeCommand, "cluster-manager.serve-runtime-command", "comma-separated command that starts a model runtime replica (default: /usr/bin/python3 <repo>/runtimes/serve/darwin_serve_runtime.py)")
+	f.DurationVar(&c.ServeReadyTimeout, "cluster-manager.serve-ready-timeout", 10*time.Minute, "local driver: how long an upgrade waits for new model server replicas to be ready")
 	f.BoolVar(&c.StopClustersOnShutdown, "cluster-manager.stop-clusters-on-shutdown", false, "stop every cluster when the service stops (default: leave them running and re-attach on start)")
 }
 
@@ -216,6 +228,9 @@ type Service struct {
 	grpc   *grpcapi.Server
 	http   *httpapi.API
 	proxy  *httpapi.DashboardProxy
+	serves *local.Serves // resource instances on the local driver
+	res    *resource.Service
+	resAPI *httpapi.ResourceAPI
 }
 
 // New builds the service; nothing runs until Module().Start.
@@ -270,14 +285,34 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			return nil, err
 		}
 		s.local, drv = ld, ld
+		runtimeCmd := []string(cfg.ServeRuntimeCommand)
+		if len(runtimeCmd) == 0 {
+			runtimeCmd = DefaultServeRuntimeCommand()
+		}
+		sv, err := local.NewServes(local.ServeConfig{DataDir: cfg.DataDir, RuntimeCommand: runtimeCmd,
+			StopGrace: cfg.StopGracePeriod, ReadyTimeout: cfg.ServeReadyTimeout}, logger, clk)
+		if err != nil {
+			return nil, err
+		}
+		s.serves = sv
 	}
+	var runner resource.Runner
+	if s.serves != nil {
+		runner = s.serves
+	} else if r, ok := drv.(resource.Runner); ok {
+		runner = r
+	} else {
+		return nil, errors.New("cluster-manager: the driver cannot run resource instances")
+	}
+	s.res = resource.New(store, runner, clk)
+	s.resAPI = httpapi.NewResourceAPI(s.res, logger)
 	if deps.Registerer != nil {
 		if err := registerMetrics(deps.Registerer, drv); err != nil {
 			return nil, err
 		}
 	}
 	s.drv = drv
-	s.grpc = grpcapi.New(drv, logger)
+	s.grpc = grpcapi.New(drv, s.res, logger)
 	s.http = httpapi.New(drv, logger, clk)
 	s.proxy = httpapi.NewDashboardProxy(drv, logger)
 	return s, nil
@@ -295,6 +330,9 @@ func (s *Service) Module() app.Module {
 				if err := s.local.Recover(ctx); err != nil {
 					return fmt.Errorf("recover clusters: %w", err)
 				}
+				if err := s.serves.Recover(ctx); err != nil {
+					return fmt.Errorf("recover resource instances: %w", err)
+				}
 			}
 			s.logger.Info("cluster manager started", "driver", s.cfg.Driver, "data_dir", s.cfg.DataDir,
 				"dashboards", strings.TrimRight(s.cfg.PublicBaseURL, "/")+"/<cloud_env>/<cluster_id>-dashboard/")
@@ -309,14 +347,84 @@ func (s *Service) Module() app.Module {
 				if err := s.local.StopAll(ctx); err != nil {
 					return fmt.Errorf("stop clusters: %w", err)
 				}
+				if err := s.serves.StopAll(ctx); err != nil {
+					return fmt.Errorf("stop resource instances: %w", err)
+				}
 			}
-			return s.local.Close()
+			return errors.Join(s.serves.Close(), s.local.Close())
 		},
 	}
 }
 
 // RegisterHTTP mounts the DCM REST routes (without the /cluster-manager prefix).
-func (s *Service) RegisterHTTP(r chi.Router) { s.http.Register(r) }
+func (s *Service) RegisterHTTP(r chi.Router) {
+	s.http.Register(r)
+	s.resAPI.Register(r)
+}
+
+// ServeProxy reverse-proxies /<resource-id>/... (or the first segment of the instance's ingress.path) to a
+// ready replica of a resource instance run by the local driver, round-robin, with the prefix stripped; 503
+// in the DCM error envelope when no replica is ready. Requests whose first path segment names no installed
+// instance go to next (a 404 when next is nil), so it can wrap the root handler. With the Kubernetes driver
+// every request goes to next (the Ingress routes serves there).
+func (s *Service) ServeProxy(next http.Handler) http.Handler {
+	if s.serves == nil {
+		if next == nil {
+			return httpapi.NewServeProxy(noRoutes{}, nil, s.logger)
+		}
+		return next
+	}
+	return httpapi.NewServeProxy(s.serves, next, s.logger)
+}
+
+type noRoutes struct{}
+
+func (noRoutes) Route(string) (string, func(), bool, error) { return "", nil, false, nil }
+
+// ServeURL returns the base URL of a ready replica of resource instance id (local driver; round-robin):
+// NotFound when it is not installed, Unavailable when no replica is ready. With the Kubernetes driver it is
+// the Service's cluster-internal URL once the release is installed.
+func (s *Service) ServeURL(ctx context.Context, id string) (string, error) {
+	if s.serves != nil {
+		return s.serves.URL(id)
+	}
+	st, err := s.res.Status(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if !st.Installed || st.URL == "" {
+		return "", apierr.New(apierr.NotFound, "resource instance %s not found", id)
+	}
+	return st.URL, nil
+}
+
+// DefaultServeRuntimeCommand is /usr/bin/python3 (else python3 from PATH) with runtimes/serve/darwin_serve_runtime.py
+// of the repository found above the working directory or the executable; nil when there is none.
+func DefaultServeRuntimeCommand() []string {
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if exe, err := os.Executable(); err == nil {
+		starts = append(starts, filepath.Dir(exe))
+	}
+	py := "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		py = "python3"
+	}
+	for _, dir := range starts {
+		for d := dir; ; d = filepath.Dir(d) {
+			script := filepath.Join(d, "runtimes", "serve", "darwin_serve_runtime.py")
+			if _, err := os.Stat(script); err == nil {
+				return []string{py, script}
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return nil
+}
 
 // RegisterHealth adds the readiness check: the artifact store answers (a missing probe key is fine).
 func (s *Service) RegisterHealth(h *health.Checker) {

@@ -1253,6 +1253,695 @@ func (x *GetExecStatusResponse) GetPods() []*PodExecStatus {
 	return nil
 }
 
+type CreateResourceArtifactRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "<env>-<serve>-<version>" for ml-serve.
+	ArtifactId string `protobuf:"bytes,1,opt,name=artifact_id,json=artifactId,proto3" json:"artifact_id,omitempty"`
+	// Chart name: "darwin-fastapi-serve".
+	DarwinResource string `protobuf:"bytes,2,opt,name=darwin_resource,json=darwinResource,proto3" json:"darwin_resource,omitempty"`
+	// Chart version; empty = the embedded chart's.
+	Version string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	// The values (a JSON object) merged into the chart's defaults.
+	ValuesJson    []byte `protobuf:"bytes,4,opt,name=values_json,json=valuesJson,proto3" json:"values_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateResourceArtifactRequest) Reset() {
+	*x = CreateResourceArtifactRequest{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateResourceArtifactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateResourceArtifactRequest) ProtoMessage() {}
+
+func (x *CreateResourceArtifactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateResourceArtifactRequest.ProtoReflect.Descriptor instead.
+func (*CreateResourceArtifactRequest) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CreateResourceArtifactRequest) GetArtifactId() string {
+	if x != nil {
+		return x.ArtifactId
+	}
+	return ""
+}
+
+func (x *CreateResourceArtifactRequest) GetDarwinResource() string {
+	if x != nil {
+		return x.DarwinResource
+	}
+	return ""
+}
+
+func (x *CreateResourceArtifactRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *CreateResourceArtifactRequest) GetValuesJson() []byte {
+	if x != nil {
+		return x.ValuesJson
+	}
+	return nil
+}
+
+type UpdateResourceChartRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ArtifactId     string                 `protobuf:"bytes,1,opt,name=artifact_id,json=artifactId,proto3" json:"artifact_id,omitempty"`
+	DarwinResource string                 `protobuf:"bytes,2,opt,name=darwin_resource,json=darwinResource,proto3" json:"darwin_resource,omitempty"`
+	Version        string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UpdateResourceChartRequest) Reset() {
+	*x = UpdateResourceChartRequest{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateResourceChartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateResourceChartRequest) ProtoMessage() {}
+
+func (x *UpdateResourceChartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateResourceChartRequest.ProtoReflect.Descriptor instead.
+func (*UpdateResourceChartRequest) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UpdateResourceChartRequest) GetArtifactId() string {
+	if x != nil {
+		return x.ArtifactId
+	}
+	return ""
+}
+
+func (x *UpdateResourceChartRequest) GetDarwinResource() string {
+	if x != nil {
+		return x.DarwinResource
+	}
+	return ""
+}
+
+func (x *UpdateResourceChartRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+type UpdateResourceValuesRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ArtifactId     string                 `protobuf:"bytes,1,opt,name=artifact_id,json=artifactId,proto3" json:"artifact_id,omitempty"`
+	DarwinResource string                 `protobuf:"bytes,2,opt,name=darwin_resource,json=darwinResource,proto3" json:"darwin_resource,omitempty"`
+	// Values (a JSON object) deep-merged into the stored ones; null removes a key.
+	ValuesJson    []byte `protobuf:"bytes,3,opt,name=values_json,json=valuesJson,proto3" json:"values_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateResourceValuesRequest) Reset() {
+	*x = UpdateResourceValuesRequest{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateResourceValuesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateResourceValuesRequest) ProtoMessage() {}
+
+func (x *UpdateResourceValuesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateResourceValuesRequest.ProtoReflect.Descriptor instead.
+func (*UpdateResourceValuesRequest) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *UpdateResourceValuesRequest) GetArtifactId() string {
+	if x != nil {
+		return x.ArtifactId
+	}
+	return ""
+}
+
+func (x *UpdateResourceValuesRequest) GetDarwinResource() string {
+	if x != nil {
+		return x.DarwinResource
+	}
+	return ""
+}
+
+func (x *UpdateResourceValuesRequest) GetValuesJson() []byte {
+	if x != nil {
+		return x.ValuesJson
+	}
+	return nil
+}
+
+// ResourceArtifact is a stored artifact.
+type ResourceArtifact struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ArtifactId     string                 `protobuf:"bytes,1,opt,name=artifact_id,json=artifactId,proto3" json:"artifact_id,omitempty"`
+	DarwinResource string                 `protobuf:"bytes,2,opt,name=darwin_resource,json=darwinResource,proto3" json:"darwin_resource,omitempty"`
+	Version        string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	// Where it is stored (file:// or s3://), under mlp/cluster_manager/<darwin_resource>/.
+	ArtifactUrl string `protobuf:"bytes,4,opt,name=artifact_url,json=artifactUrl,proto3" json:"artifact_url,omitempty"`
+	// The merged values (JSON object).
+	ValuesJson    []byte `protobuf:"bytes,5,opt,name=values_json,json=valuesJson,proto3" json:"values_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceArtifact) Reset() {
+	*x = ResourceArtifact{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceArtifact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceArtifact) ProtoMessage() {}
+
+func (x *ResourceArtifact) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceArtifact.ProtoReflect.Descriptor instead.
+func (*ResourceArtifact) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ResourceArtifact) GetArtifactId() string {
+	if x != nil {
+		return x.ArtifactId
+	}
+	return ""
+}
+
+func (x *ResourceArtifact) GetDarwinResource() string {
+	if x != nil {
+		return x.DarwinResource
+	}
+	return ""
+}
+
+func (x *ResourceArtifact) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ResourceArtifact) GetArtifactUrl() string {
+	if x != nil {
+		return x.ArtifactUrl
+	}
+	return ""
+}
+
+func (x *ResourceArtifact) GetValuesJson() []byte {
+	if x != nil {
+		return x.ValuesJson
+	}
+	return nil
+}
+
+type StartResourceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Release name: "<env>-<serve>" or "<serve>" (lowercase letters, digits, '-'; at most 53).
+	ResourceId     string `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	ArtifactId     string `protobuf:"bytes,2,opt,name=artifact_id,json=artifactId,proto3" json:"artifact_id,omitempty"`
+	DarwinResource string `protobuf:"bytes,3,opt,name=darwin_resource,json=darwinResource,proto3" json:"darwin_resource,omitempty"`
+	KubeCluster    string `protobuf:"bytes,4,opt,name=kube_cluster,json=kubeCluster,proto3" json:"kube_cluster,omitempty"`
+	KubeNamespace  string `protobuf:"bytes,5,opt,name=kube_namespace,json=kubeNamespace,proto3" json:"kube_namespace,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *StartResourceRequest) Reset() {
+	*x = StartResourceRequest{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartResourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartResourceRequest) ProtoMessage() {}
+
+func (x *StartResourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartResourceRequest.ProtoReflect.Descriptor instead.
+func (*StartResourceRequest) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *StartResourceRequest) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *StartResourceRequest) GetArtifactId() string {
+	if x != nil {
+		return x.ArtifactId
+	}
+	return ""
+}
+
+func (x *StartResourceRequest) GetDarwinResource() string {
+	if x != nil {
+		return x.DarwinResource
+	}
+	return ""
+}
+
+func (x *StartResourceRequest) GetKubeCluster() string {
+	if x != nil {
+		return x.KubeCluster
+	}
+	return ""
+}
+
+func (x *StartResourceRequest) GetKubeNamespace() string {
+	if x != nil {
+		return x.KubeNamespace
+	}
+	return ""
+}
+
+type StartResourceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId    string                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartResourceResponse) Reset() {
+	*x = StartResourceResponse{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartResourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartResourceResponse) ProtoMessage() {}
+
+func (x *StartResourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartResourceResponse.ProtoReflect.Descriptor instead.
+func (*StartResourceResponse) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *StartResourceResponse) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+type StopResourceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId    string                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	KubeCluster   string                 `protobuf:"bytes,2,opt,name=kube_cluster,json=kubeCluster,proto3" json:"kube_cluster,omitempty"`
+	KubeNamespace string                 `protobuf:"bytes,3,opt,name=kube_namespace,json=kubeNamespace,proto3" json:"kube_namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopResourceRequest) Reset() {
+	*x = StopResourceRequest{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopResourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopResourceRequest) ProtoMessage() {}
+
+func (x *StopResourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopResourceRequest.ProtoReflect.Descriptor instead.
+func (*StopResourceRequest) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *StopResourceRequest) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *StopResourceRequest) GetKubeCluster() string {
+	if x != nil {
+		return x.KubeCluster
+	}
+	return ""
+}
+
+func (x *StopResourceRequest) GetKubeNamespace() string {
+	if x != nil {
+		return x.KubeNamespace
+	}
+	return ""
+}
+
+type StopResourceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopResourceResponse) Reset() {
+	*x = StopResourceResponse{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopResourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopResourceResponse) ProtoMessage() {}
+
+func (x *StopResourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopResourceResponse.ProtoReflect.Descriptor instead.
+func (*StopResourceResponse) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{26}
+}
+
+type GetResourceStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId    string                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	KubeCluster   string                 `protobuf:"bytes,2,opt,name=kube_cluster,json=kubeCluster,proto3" json:"kube_cluster,omitempty"`
+	KubeNamespace string                 `protobuf:"bytes,3,opt,name=kube_namespace,json=kubeNamespace,proto3" json:"kube_namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetResourceStatusRequest) Reset() {
+	*x = GetResourceStatusRequest{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetResourceStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetResourceStatusRequest) ProtoMessage() {}
+
+func (x *GetResourceStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetResourceStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetResourceStatusRequest) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetResourceStatusRequest) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *GetResourceStatusRequest) GetKubeCluster() string {
+	if x != nil {
+		return x.KubeCluster
+	}
+	return ""
+}
+
+func (x *GetResourceStatusRequest) GetKubeNamespace() string {
+	if x != nil {
+		return x.KubeNamespace
+	}
+	return ""
+}
+
+type ResourcePod struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "Running" (ready), "Pending" or "Failed".
+	Status        string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourcePod) Reset() {
+	*x = ResourcePod{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourcePod) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourcePod) ProtoMessage() {}
+
+func (x *ResourcePod) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourcePod.ProtoReflect.Descriptor instead.
+func (*ResourcePod) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ResourcePod) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ResourcePod) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ResourcePod) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type GetResourceStatusResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ResourceId string                 `protobuf:"bytes,1,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	// False when nothing runs under the id (never started or stopped).
+	Installed bool `protobuf:"varint,2,opt,name=installed,proto3" json:"installed,omitempty"`
+	// Artifact of the serving release.
+	ArtifactId string         `protobuf:"bytes,3,opt,name=artifact_id,json=artifactId,proto3" json:"artifact_id,omitempty"`
+	Pods       []*ResourcePod `protobuf:"bytes,4,rep,name=pods,proto3" json:"pods,omitempty"`
+	// A base URL the instance answers on (local driver: a ready replica; kubernetes: the Service), "" if none.
+	Url           string `protobuf:"bytes,5,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetResourceStatusResponse) Reset() {
+	*x = GetResourceStatusResponse{}
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetResourceStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetResourceStatusResponse) ProtoMessage() {}
+
+func (x *GetResourceStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetResourceStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetResourceStatusResponse) Descriptor() ([]byte, []int) {
+	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetResourceStatusResponse) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *GetResourceStatusResponse) GetInstalled() bool {
+	if x != nil {
+		return x.Installed
+	}
+	return false
+}
+
+func (x *GetResourceStatusResponse) GetArtifactId() string {
+	if x != nil {
+		return x.ArtifactId
+	}
+	return ""
+}
+
+func (x *GetResourceStatusResponse) GetPods() []*ResourcePod {
+	if x != nil {
+		return x.Pods
+	}
+	return nil
+}
+
+func (x *GetResourceStatusResponse) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
 var File_darwin_clustermanager_v1_cluster_manager_proto protoreflect.FileDescriptor
 
 const file_darwin_clustermanager_v1_cluster_manager_proto_rawDesc = "" +
@@ -1345,7 +2034,67 @@ const file_darwin_clustermanager_v1_cluster_manager_proto_rawDesc = "" +
 	"\x06output\x18\x04 \x01(\tR\x06output\"w\n" +
 	"\x15GetExecStatusResponse\x12!\n" +
 	"\fexecution_id\x18\x01 \x01(\tR\vexecutionId\x12;\n" +
-	"\x04pods\x18\x02 \x03(\v2'.darwin.clustermanager.v1.PodExecStatusR\x04pods2\x85\a\n" +
+	"\x04pods\x18\x02 \x03(\v2'.darwin.clustermanager.v1.PodExecStatusR\x04pods\"\xa4\x01\n" +
+	"\x1dCreateResourceArtifactRequest\x12\x1f\n" +
+	"\vartifact_id\x18\x01 \x01(\tR\n" +
+	"artifactId\x12'\n" +
+	"\x0fdarwin_resource\x18\x02 \x01(\tR\x0edarwinResource\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1f\n" +
+	"\vvalues_json\x18\x04 \x01(\fR\n" +
+	"valuesJson\"\x80\x01\n" +
+	"\x1aUpdateResourceChartRequest\x12\x1f\n" +
+	"\vartifact_id\x18\x01 \x01(\tR\n" +
+	"artifactId\x12'\n" +
+	"\x0fdarwin_resource\x18\x02 \x01(\tR\x0edarwinResource\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\"\x88\x01\n" +
+	"\x1bUpdateResourceValuesRequest\x12\x1f\n" +
+	"\vartifact_id\x18\x01 \x01(\tR\n" +
+	"artifactId\x12'\n" +
+	"\x0fdarwin_resource\x18\x02 \x01(\tR\x0edarwinResource\x12\x1f\n" +
+	"\vvalues_json\x18\x03 \x01(\fR\n" +
+	"valuesJson\"\xba\x01\n" +
+	"\x10ResourceArtifact\x12\x1f\n" +
+	"\vartifact_id\x18\x01 \x01(\tR\n" +
+	"artifactId\x12'\n" +
+	"\x0fdarwin_resource\x18\x02 \x01(\tR\x0edarwinResource\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12!\n" +
+	"\fartifact_url\x18\x04 \x01(\tR\vartifactUrl\x12\x1f\n" +
+	"\vvalues_json\x18\x05 \x01(\fR\n" +
+	"valuesJson\"\xcb\x01\n" +
+	"\x14StartResourceRequest\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\tR\n" +
+	"resourceId\x12\x1f\n" +
+	"\vartifact_id\x18\x02 \x01(\tR\n" +
+	"artifactId\x12'\n" +
+	"\x0fdarwin_resource\x18\x03 \x01(\tR\x0edarwinResource\x12!\n" +
+	"\fkube_cluster\x18\x04 \x01(\tR\vkubeCluster\x12%\n" +
+	"\x0ekube_namespace\x18\x05 \x01(\tR\rkubeNamespace\"8\n" +
+	"\x15StartResourceResponse\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\tR\n" +
+	"resourceId\"\x80\x01\n" +
+	"\x13StopResourceRequest\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\tR\n" +
+	"resourceId\x12!\n" +
+	"\fkube_cluster\x18\x02 \x01(\tR\vkubeCluster\x12%\n" +
+	"\x0ekube_namespace\x18\x03 \x01(\tR\rkubeNamespace\"\x16\n" +
+	"\x14StopResourceResponse\"\x85\x01\n" +
+	"\x18GetResourceStatusRequest\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\tR\n" +
+	"resourceId\x12!\n" +
+	"\fkube_cluster\x18\x02 \x01(\tR\vkubeCluster\x12%\n" +
+	"\x0ekube_namespace\x18\x03 \x01(\tR\rkubeNamespace\"S\n" +
+	"\vResourcePod\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xc8\x01\n" +
+	"\x19GetResourceStatusResponse\x12\x1f\n" +
+	"\vresource_id\x18\x01 \x01(\tR\n" +
+	"resourceId\x12\x1c\n" +
+	"\tinstalled\x18\x02 \x01(\bR\tinstalled\x12\x1f\n" +
+	"\vartifact_id\x18\x03 \x01(\tR\n" +
+	"artifactId\x129\n" +
+	"\x04pods\x18\x04 \x03(\v2%.darwin.clustermanager.v1.ResourcePodR\x04pods\x12\x10\n" +
+	"\x03url\x18\x05 \x01(\tR\x03url2\xd7\f\n" +
 	"\x15ClusterManagerService\x12m\n" +
 	"\fApplyCluster\x12-.darwin.clustermanager.v1.ApplyClusterRequest\x1a..darwin.clustermanager.v1.ApplyClusterResponse\x12m\n" +
 	"\fStartCluster\x12-.darwin.clustermanager.v1.StartClusterRequest\x1a..darwin.clustermanager.v1.StartClusterResponse\x12j\n" +
@@ -1354,7 +2103,13 @@ const file_darwin_clustermanager_v1_cluster_manager_proto_rawDesc = "" +
 	"\x10GetClusterStatus\x121.darwin.clustermanager.v1.GetClusterStatusRequest\x1a2.darwin.clustermanager.v1.GetClusterStatusResponse\x12m\n" +
 	"\fListClusters\x12-.darwin.clustermanager.v1.ListClustersRequest\x1a..darwin.clustermanager.v1.ListClustersResponse\x12U\n" +
 	"\x04Exec\x12%.darwin.clustermanager.v1.ExecRequest\x1a&.darwin.clustermanager.v1.ExecResponse\x12p\n" +
-	"\rGetExecStatus\x12..darwin.clustermanager.v1.GetExecStatusRequest\x1a/.darwin.clustermanager.v1.GetExecStatusResponseBLZJgithub.com/darwinml/darwin/proto/darwin/clustermanager/v1;clustermanagerv1b\x06proto3"
+	"\rGetExecStatus\x12..darwin.clustermanager.v1.GetExecStatusRequest\x1a/.darwin.clustermanager.v1.GetExecStatusResponse\x12}\n" +
+	"\x16CreateResourceArtifact\x127.darwin.clustermanager.v1.CreateResourceArtifactRequest\x1a*.darwin.clustermanager.v1.ResourceArtifact\x12w\n" +
+	"\x13UpdateResourceChart\x124.darwin.clustermanager.v1.UpdateResourceChartRequest\x1a*.darwin.clustermanager.v1.ResourceArtifact\x12y\n" +
+	"\x14UpdateResourceValues\x125.darwin.clustermanager.v1.UpdateResourceValuesRequest\x1a*.darwin.clustermanager.v1.ResourceArtifact\x12p\n" +
+	"\rStartResource\x12..darwin.clustermanager.v1.StartResourceRequest\x1a/.darwin.clustermanager.v1.StartResourceResponse\x12m\n" +
+	"\fStopResource\x12-.darwin.clustermanager.v1.StopResourceRequest\x1a..darwin.clustermanager.v1.StopResourceResponse\x12|\n" +
+	"\x11GetResourceStatus\x122.darwin.clustermanager.v1.GetResourceStatusRequest\x1a3.darwin.clustermanager.v1.GetResourceStatusResponseBLZJgithub.com/darwinml/darwin/proto/darwin/clustermanager/v1;clustermanagerv1b\x06proto3"
 
 var (
 	file_darwin_clustermanager_v1_cluster_manager_proto_rawDescOnce sync.Once
@@ -1368,57 +2123,81 @@ func file_darwin_clustermanager_v1_cluster_manager_proto_rawDescGZIP() []byte {
 	return file_darwin_clustermanager_v1_cluster_manager_proto_rawDescData
 }
 
-var file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_darwin_clustermanager_v1_cluster_manager_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_darwin_clustermanager_v1_cluster_manager_proto_goTypes = []any{
-	(*ApplyClusterRequest)(nil),      // 0: darwin.clustermanager.v1.ApplyClusterRequest
-	(*ApplyClusterResponse)(nil),     // 1: darwin.clustermanager.v1.ApplyClusterResponse
-	(*StartClusterRequest)(nil),      // 2: darwin.clustermanager.v1.StartClusterRequest
-	(*StartClusterResponse)(nil),     // 3: darwin.clustermanager.v1.StartClusterResponse
-	(*StopClusterRequest)(nil),       // 4: darwin.clustermanager.v1.StopClusterRequest
-	(*StopClusterResponse)(nil),      // 5: darwin.clustermanager.v1.StopClusterResponse
-	(*GetClusterStatusRequest)(nil),  // 6: darwin.clustermanager.v1.GetClusterStatusRequest
-	(*Pod)(nil),                      // 7: darwin.clustermanager.v1.Pod
-	(*GetClusterStatusResponse)(nil), // 8: darwin.clustermanager.v1.GetClusterStatusResponse
-	(*PodEvent)(nil),                 // 9: darwin.clustermanager.v1.PodEvent
-	(*Condition)(nil),                // 10: darwin.clustermanager.v1.Condition
-	(*ListClustersRequest)(nil),      // 11: darwin.clustermanager.v1.ListClustersRequest
-	(*ClusterRelease)(nil),           // 12: darwin.clustermanager.v1.ClusterRelease
-	(*ListClustersResponse)(nil),     // 13: darwin.clustermanager.v1.ListClustersResponse
-	(*ExecRequest)(nil),              // 14: darwin.clustermanager.v1.ExecRequest
-	(*ExecResponse)(nil),             // 15: darwin.clustermanager.v1.ExecResponse
-	(*GetExecStatusRequest)(nil),     // 16: darwin.clustermanager.v1.GetExecStatusRequest
-	(*PodExecStatus)(nil),            // 17: darwin.clustermanager.v1.PodExecStatus
-	(*GetExecStatusResponse)(nil),    // 18: darwin.clustermanager.v1.GetExecStatusResponse
-	(*timestamppb.Timestamp)(nil),    // 19: google.protobuf.Timestamp
+	(*ApplyClusterRequest)(nil),           // 0: darwin.clustermanager.v1.ApplyClusterRequest
+	(*ApplyClusterResponse)(nil),          // 1: darwin.clustermanager.v1.ApplyClusterResponse
+	(*StartClusterRequest)(nil),           // 2: darwin.clustermanager.v1.StartClusterRequest
+	(*StartClusterResponse)(nil),          // 3: darwin.clustermanager.v1.StartClusterResponse
+	(*StopClusterRequest)(nil),            // 4: darwin.clustermanager.v1.StopClusterRequest
+	(*StopClusterResponse)(nil),           // 5: darwin.clustermanager.v1.StopClusterResponse
+	(*GetClusterStatusRequest)(nil),       // 6: darwin.clustermanager.v1.GetClusterStatusRequest
+	(*Pod)(nil),                           // 7: darwin.clustermanager.v1.Pod
+	(*GetClusterStatusResponse)(nil),      // 8: darwin.clustermanager.v1.GetClusterStatusResponse
+	(*PodEvent)(nil),                      // 9: darwin.clustermanager.v1.PodEvent
+	(*Condition)(nil),                     // 10: darwin.clustermanager.v1.Condition
+	(*ListClustersRequest)(nil),           // 11: darwin.clustermanager.v1.ListClustersRequest
+	(*ClusterRelease)(nil),                // 12: darwin.clustermanager.v1.ClusterRelease
+	(*ListClustersResponse)(nil),          // 13: darwin.clustermanager.v1.ListClustersResponse
+	(*ExecRequest)(nil),                   // 14: darwin.clustermanager.v1.ExecRequest
+	(*ExecResponse)(nil),                  // 15: darwin.clustermanager.v1.ExecResponse
+	(*GetExecStatusRequest)(nil),          // 16: darwin.clustermanager.v1.GetExecStatusRequest
+	(*PodExecStatus)(nil),                 // 17: darwin.clustermanager.v1.PodExecStatus
+	(*GetExecStatusResponse)(nil),         // 18: darwin.clustermanager.v1.GetExecStatusResponse
+	(*CreateResourceArtifactRequest)(nil), // 19: darwin.clustermanager.v1.CreateResourceArtifactRequest
+	(*UpdateResourceChartRequest)(nil),    // 20: darwin.clustermanager.v1.UpdateResourceChartRequest
+	(*UpdateResourceValuesRequest)(nil),   // 21: darwin.clustermanager.v1.UpdateResourceValuesRequest
+	(*ResourceArtifact)(nil),              // 22: darwin.clustermanager.v1.ResourceArtifact
+	(*StartResourceRequest)(nil),          // 23: darwin.clustermanager.v1.StartResourceRequest
+	(*StartResourceResponse)(nil),         // 24: darwin.clustermanager.v1.StartResourceResponse
+	(*StopResourceRequest)(nil),           // 25: darwin.clustermanager.v1.StopResourceRequest
+	(*StopResourceResponse)(nil),          // 26: darwin.clustermanager.v1.StopResourceResponse
+	(*GetResourceStatusRequest)(nil),      // 27: darwin.clustermanager.v1.GetResourceStatusRequest
+	(*ResourcePod)(nil),                   // 28: darwin.clustermanager.v1.ResourcePod
+	(*GetResourceStatusResponse)(nil),     // 29: darwin.clustermanager.v1.GetResourceStatusResponse
+	(*timestamppb.Timestamp)(nil),         // 30: google.protobuf.Timestamp
 }
 var file_darwin_clustermanager_v1_cluster_manager_proto_depIdxs = []int32{
 	7,  // 0: darwin.clustermanager.v1.GetClusterStatusResponse.resources:type_name -> darwin.clustermanager.v1.Pod
 	9,  // 1: darwin.clustermanager.v1.GetClusterStatusResponse.events:type_name -> darwin.clustermanager.v1.PodEvent
 	10, // 2: darwin.clustermanager.v1.GetClusterStatusResponse.conditions:type_name -> darwin.clustermanager.v1.Condition
-	19, // 3: darwin.clustermanager.v1.PodEvent.time:type_name -> google.protobuf.Timestamp
+	30, // 3: darwin.clustermanager.v1.PodEvent.time:type_name -> google.protobuf.Timestamp
 	12, // 4: darwin.clustermanager.v1.ListClustersResponse.clusters:type_name -> darwin.clustermanager.v1.ClusterRelease
 	17, // 5: darwin.clustermanager.v1.GetExecStatusResponse.pods:type_name -> darwin.clustermanager.v1.PodExecStatus
-	0,  // 6: darwin.clustermanager.v1.ClusterManagerService.ApplyCluster:input_type -> darwin.clustermanager.v1.ApplyClusterRequest
-	2,  // 7: darwin.clustermanager.v1.ClusterManagerService.StartCluster:input_type -> darwin.clustermanager.v1.StartClusterRequest
-	4,  // 8: darwin.clustermanager.v1.ClusterManagerService.StopCluster:input_type -> darwin.clustermanager.v1.StopClusterRequest
-	2,  // 9: darwin.clustermanager.v1.ClusterManagerService.RestartCluster:input_type -> darwin.clustermanager.v1.StartClusterRequest
-	6,  // 10: darwin.clustermanager.v1.ClusterManagerService.GetClusterStatus:input_type -> darwin.clustermanager.v1.GetClusterStatusRequest
-	11, // 11: darwin.clustermanager.v1.ClusterManagerService.ListClusters:input_type -> darwin.clustermanager.v1.ListClustersRequest
-	14, // 12: darwin.clustermanager.v1.ClusterManagerService.Exec:input_type -> darwin.clustermanager.v1.ExecRequest
-	16, // 13: darwin.clustermanager.v1.ClusterManagerService.GetExecStatus:input_type -> darwin.clustermanager.v1.GetExecStatusRequest
-	1,  // 14: darwin.clustermanager.v1.ClusterManagerService.ApplyCluster:output_type -> darwin.clustermanager.v1.ApplyClusterResponse
-	3,  // 15: darwin.clustermanager.v1.ClusterManagerService.StartCluster:output_type -> darwin.clustermanager.v1.StartClusterResponse
-	5,  // 16: darwin.clustermanager.v1.ClusterManagerService.StopCluster:output_type -> darwin.clustermanager.v1.StopClusterResponse
-	3,  // 17: darwin.clustermanager.v1.ClusterManagerService.RestartCluster:output_type -> darwin.clustermanager.v1.StartClusterResponse
-	8,  // 18: darwin.clustermanager.v1.ClusterManagerService.GetClusterStatus:output_type -> darwin.clustermanager.v1.GetClusterStatusResponse
-	13, // 19: darwin.clustermanager.v1.ClusterManagerService.ListClusters:output_type -> darwin.clustermanager.v1.ListClustersResponse
-	15, // 20: darwin.clustermanager.v1.ClusterManagerService.Exec:output_type -> darwin.clustermanager.v1.ExecResponse
-	18, // 21: darwin.clustermanager.v1.ClusterManagerService.GetExecStatus:output_type -> darwin.clustermanager.v1.GetExecStatusResponse
-	14, // [14:22] is the sub-list for method output_type
-	6,  // [6:14] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	28, // 6: darwin.clustermanager.v1.GetResourceStatusResponse.pods:type_name -> darwin.clustermanager.v1.ResourcePod
+	0,  // 7: darwin.clustermanager.v1.ClusterManagerService.ApplyCluster:input_type -> darwin.clustermanager.v1.ApplyClusterRequest
+	2,  // 8: darwin.clustermanager.v1.ClusterManagerService.StartCluster:input_type -> darwin.clustermanager.v1.StartClusterRequest
+	4,  // 9: darwin.clustermanager.v1.ClusterManagerService.StopCluster:input_type -> darwin.clustermanager.v1.StopClusterRequest
+	2,  // 10: darwin.clustermanager.v1.ClusterManagerService.RestartCluster:input_type -> darwin.clustermanager.v1.StartClusterRequest
+	6,  // 11: darwin.clustermanager.v1.ClusterManagerService.GetClusterStatus:input_type -> darwin.clustermanager.v1.GetClusterStatusRequest
+	11, // 12: darwin.clustermanager.v1.ClusterManagerService.ListClusters:input_type -> darwin.clustermanager.v1.ListClustersRequest
+	14, // 13: darwin.clustermanager.v1.ClusterManagerService.Exec:input_type -> darwin.clustermanager.v1.ExecRequest
+	16, // 14: darwin.clustermanager.v1.ClusterManagerService.GetExecStatus:input_type -> darwin.clustermanager.v1.GetExecStatusRequest
+	19, // 15: darwin.clustermanager.v1.ClusterManagerService.CreateResourceArtifact:input_type -> darwin.clustermanager.v1.CreateResourceArtifactRequest
+	20, // 16: darwin.clustermanager.v1.ClusterManagerService.UpdateResourceChart:input_type -> darwin.clustermanager.v1.UpdateResourceChartRequest
+	21, // 17: darwin.clustermanager.v1.ClusterManagerService.UpdateResourceValues:input_type -> darwin.clustermanager.v1.UpdateResourceValuesRequest
+	23, // 18: darwin.clustermanager.v1.ClusterManagerService.StartResource:input_type -> darwin.clustermanager.v1.StartResourceRequest
+	25, // 19: darwin.clustermanager.v1.ClusterManagerService.StopResource:input_type -> darwin.clustermanager.v1.StopResourceRequest
+	27, // 20: darwin.clustermanager.v1.ClusterManagerService.GetResourceStatus:input_type -> darwin.clustermanager.v1.GetResourceStatusRequest
+	1,  // 21: darwin.clustermanager.v1.ClusterManagerService.ApplyCluster:output_type -> darwin.clustermanager.v1.ApplyClusterResponse
+	3,  // 22: darwin.clustermanager.v1.ClusterManagerService.StartCluster:output_type -> darwin.clustermanager.v1.StartClusterResponse
+	5,  // 23: darwin.clustermanager.v1.ClusterManagerService.StopCluster:output_type -> darwin.clustermanager.v1.StopClusterResponse
+	3,  // 24: darwin.clustermanager.v1.ClusterManagerService.RestartCluster:output_type -> darwin.clustermanager.v1.StartClusterResponse
+	8,  // 25: darwin.clustermanager.v1.ClusterManagerService.GetClusterStatus:output_type -> darwin.clustermanager.v1.GetClusterStatusResponse
+	13, // 26: darwin.clustermanager.v1.ClusterManagerService.ListClusters:output_type -> darwin.clustermanager.v1.ListClustersResponse
+	15, // 27: darwin.clustermanager.v1.ClusterManagerService.Exec:output_type -> darwin.clustermanager.v1.ExecResponse
+	18, // 28: darwin.clustermanager.v1.ClusterManagerService.GetExecStatus:output_type -> darwin.clustermanager.v1.GetExecStatusResponse
+	22, // 29: darwin.clustermanager.v1.ClusterManagerService.CreateResourceArtifact:output_type -> darwin.clustermanager.v1.ResourceArtifact
+	22, // 30: darwin.clustermanager.v1.ClusterManagerService.UpdateResourceChart:output_type -> darwin.clustermanager.v1.ResourceArtifact
+	22, // 31: darwin.clustermanager.v1.ClusterManagerService.UpdateResourceValues:output_type -> darwin.clustermanager.v1.ResourceArtifact
+	24, // 32: darwin.clustermanager.v1.ClusterManagerService.StartResource:output_type -> darwin.clustermanager.v1.StartResourceResponse
+	26, // 33: darwin.clustermanager.v1.ClusterManagerService.StopResource:output_type -> darwin.clustermanager.v1.StopResourceResponse
+	29, // 34: darwin.clustermanager.v1.ClusterManagerService.GetResourceStatus:output_type -> darwin.clustermanager.v1.GetResourceStatusResponse
+	21, // [21:35] is the sub-list for method output_type
+	7,  // [7:21] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_darwin_clustermanager_v1_cluster_manager_proto_init() }
@@ -1432,7 +2211,7 @@ func file_darwin_clustermanager_v1_cluster_manager_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_darwin_clustermanager_v1_cluster_manager_proto_rawDesc), len(file_darwin_clustermanager_v1_cluster_manager_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,14 +19,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClusterManagerService_ApplyCluster_FullMethodName     = "/darwin.clustermanager.v1.ClusterManagerService/ApplyCluster"
-	ClusterManagerService_StartCluster_FullMethodName     = "/darwin.clustermanager.v1.ClusterManagerService/StartCluster"
-	ClusterManagerService_StopCluster_FullMethodName      = "/darwin.clustermanager.v1.ClusterManagerService/StopCluster"
-	ClusterManagerService_RestartCluster_FullMethodName   = "/darwin.clustermanager.v1.ClusterManagerService/RestartCluster"
-	ClusterManagerService_GetClusterStatus_FullMethodName = "/darwin.clustermanager.v1.ClusterManagerService/GetClusterStatus"
-	ClusterManagerService_ListClusters_FullMethodName     = "/darwin.clustermanager.v1.ClusterManagerService/ListClusters"
-	ClusterManagerService_Exec_FullMethodName             = "/darwin.clustermanager.v1.ClusterManagerService/Exec"
-	ClusterManagerService_GetExecStatus_FullMethodName    = "/darwin.clustermanager.v1.ClusterManagerService/GetExecStatus"
+	ClusterManagerService_ApplyCluster_FullMethodName           = "/darwin.clustermanager.v1.ClusterManagerService/ApplyCluster"
+	ClusterManagerService_StartCluster_FullMethodName           = "/darwin.clustermanager.v1.ClusterManagerService/StartCluster"
+	ClusterManagerService_StopCluster_FullMethodName            = "/darwin.clustermanager.v1.ClusterManagerService/StopCluster"
+	ClusterManagerService_RestartCluster_FullMethodName         = "/darwin.clustermanager.v1.ClusterManagerService/RestartCluster"
+	ClusterManagerService_GetClusterStatus_FullMethodName       = "/darwin.clustermanager.v1.ClusterManagerService/GetClusterStatus"
+	ClusterManagerService_ListClusters_FullMethodName           = "/darwin.clustermanager.v1.ClusterManagerService/ListClusters"
+	ClusterManagerService_Exec_FullMethodName                   = "/darwin.clustermanager.v1.ClusterManagerService/Exec"
+	ClusterManagerService_GetExecStatus_FullMethodName          = "/darwin.clustermanager.v1.ClusterManagerService/GetExecStatus"
+	ClusterManagerService_CreateResourceArtifact_FullMethodName = "/darwin.clustermanager.v1.ClusterManagerService/CreateResourceArtifact"
+	ClusterManagerService_UpdateResourceChart_FullMethodName    = "/darwin.clustermanager.v1.ClusterManagerService/UpdateResourceChart"
+	ClusterManagerService_UpdateResourceValues_FullMethodName   = "/darwin.clustermanager.v1.ClusterManagerService/UpdateResourceValues"
+	ClusterManagerService_StartResource_FullMethodName          = "/darwin.clustermanager.v1.ClusterManagerService/StartResource"
+	ClusterManagerService_StopResource_FullMethodName           = "/darwin.clustermanager.v1.ClusterManagerService/StopResource"
+	ClusterManagerService_GetResourceStatus_FullMethodName      = "/darwin.clustermanager.v1.ClusterManagerService/GetResourceStatus"
 )
 
 // ClusterManagerServiceClient is the client API for ClusterManagerService service.
@@ -54,6 +60,20 @@ type ClusterManagerServiceClient interface {
 	Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (*ExecResponse, error)
 	// GetExecStatus reports per-pod progress of an Exec.
 	GetExecStatus(ctx context.Context, in *GetExecStatusRequest, opts ...grpc.CallOption) (*GetExecStatusResponse, error)
+	// CreateResourceArtifact merges values into the chart's defaults, validates them and stores the artifact
+	// (replacing one with the same id).
+	CreateResourceArtifact(ctx context.Context, in *CreateResourceArtifactRequest, opts ...grpc.CallOption) (*ResourceArtifact, error)
+	// UpdateResourceChart re-validates a stored artifact against the chart (version) and records it.
+	UpdateResourceChart(ctx context.Context, in *UpdateResourceChartRequest, opts ...grpc.CallOption) (*ResourceArtifact, error)
+	// UpdateResourceValues deep-merges values into a stored artifact.
+	UpdateResourceValues(ctx context.Context, in *UpdateResourceValuesRequest, opts ...grpc.CallOption) (*ResourceArtifact, error)
+	// StartResource installs release resource_id from an artifact, or upgrades it (no downtime). It returns
+	// once the change is accepted; GetResourceStatus reports the replicas.
+	StartResource(ctx context.Context, in *StartResourceRequest, opts ...grpc.CallOption) (*StartResourceResponse, error)
+	// StopResource removes release resource_id (NotFound when there is none).
+	StopResource(ctx context.Context, in *StopResourceRequest, opts ...grpc.CallOption) (*StopResourceResponse, error)
+	// GetResourceStatus lists the release's pods.
+	GetResourceStatus(ctx context.Context, in *GetResourceStatusRequest, opts ...grpc.CallOption) (*GetResourceStatusResponse, error)
 }
 
 type clusterManagerServiceClient struct {
@@ -144,6 +164,66 @@ func (c *clusterManagerServiceClient) GetExecStatus(ctx context.Context, in *Get
 	return out, nil
 }
 
+func (c *clusterManagerServiceClient) CreateResourceArtifact(ctx context.Context, in *CreateResourceArtifactRequest, opts ...grpc.CallOption) (*ResourceArtifact, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResourceArtifact)
+	err := c.cc.Invoke(ctx, ClusterManagerService_CreateResourceArtifact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterManagerServiceClient) UpdateResourceChart(ctx context.Context, in *UpdateResourceChartRequest, opts ...grpc.CallOption) (*ResourceArtifact, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResourceArtifact)
+	err := c.cc.Invoke(ctx, ClusterManagerService_UpdateResourceChart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterManagerServiceClient) UpdateResourceValues(ctx context.Context, in *UpdateResourceValuesRequest, opts ...grpc.CallOption) (*ResourceArtifact, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResourceArtifact)
+	err := c.cc.Invoke(ctx, ClusterManagerService_UpdateResourceValues_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterManagerServiceClient) StartResource(ctx context.Context, in *StartResourceRequest, opts ...grpc.CallOption) (*StartResourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StartResourceResponse)
+	err := c.cc.Invoke(ctx, ClusterManagerService_StartResource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterManagerServiceClient) StopResource(ctx context.Context, in *StopResourceRequest, opts ...grpc.CallOption) (*StopResourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StopResourceResponse)
+	err := c.cc.Invoke(ctx, ClusterManagerService_StopResource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterManagerServiceClient) GetResourceStatus(ctx context.Context, in *GetResourceStatusRequest, opts ...grpc.CallOption) (*GetResourceStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetResourceStatusResponse)
+	err := c.cc.Invoke(ctx, ClusterManagerService_GetResourceStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterManagerServiceServer is the server API for ClusterManagerService service.
 // All implementations must embed UnimplementedClusterManagerServiceServer
 // for forward compatibility.
@@ -169,6 +249,20 @@ type ClusterManagerServiceServer interface {
 	Exec(context.Context, *ExecRequest) (*ExecResponse, error)
 	// GetExecStatus reports per-pod progress of an Exec.
 	GetExecStatus(context.Context, *GetExecStatusRequest) (*GetExecStatusResponse, error)
+	// CreateResourceArtifact merges values into the chart's defaults, validates them and stores the artifact
+	// (replacing one with the same id).
+	CreateResourceArtifact(context.Context, *CreateResourceArtifactRequest) (*ResourceArtifact, error)
+	// UpdateResourceChart re-validates a stored artifact against the chart (version) and records it.
+	UpdateResourceChart(context.Context, *UpdateResourceChartRequest) (*ResourceArtifact, error)
+	// UpdateResourceValues deep-merges values into a stored artifact.
+	UpdateResourceValues(context.Context, *UpdateResourceValuesRequest) (*ResourceArtifact, error)
+	// StartResource installs release resource_id from an artifact, or upgrades it (no downtime). It returns
+	// once the change is accepted; GetResourceStatus reports the replicas.
+	StartResource(context.Context, *StartResourceRequest) (*StartResourceResponse, error)
+	// StopResource removes release resource_id (NotFound when there is none).
+	StopResource(context.Context, *StopResourceRequest) (*StopResourceResponse, error)
+	// GetResourceStatus lists the release's pods.
+	GetResourceStatus(context.Context, *GetResourceStatusRequest) (*GetResourceStatusResponse, error)
 	mustEmbedUnimplementedClusterManagerServiceServer()
 }
 
@@ -202,6 +296,24 @@ func (UnimplementedClusterManagerServiceServer) Exec(context.Context, *ExecReque
 }
 func (UnimplementedClusterManagerServiceServer) GetExecStatus(context.Context, *GetExecStatusRequest) (*GetExecStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetExecStatus not implemented")
+}
+func (UnimplementedClusterManagerServiceServer) CreateResourceArtifact(context.Context, *CreateResourceArtifactRequest) (*ResourceArtifact, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateResourceArtifact not implemented")
+}
+func (UnimplementedClusterManagerServiceServer) UpdateResourceChart(context.Context, *UpdateResourceChartRequest) (*ResourceArtifact, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateResourceChart not implemented")
+}
+func (UnimplementedClusterManagerServiceServer) UpdateResourceValues(context.Context, *UpdateResourceValuesRequest) (*ResourceArtifact, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateResourceValues not implemented")
+}
+func (UnimplementedClusterManagerServiceServer) StartResource(context.Context, *StartResourceRequest) (*StartResourceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartResource not implemented")
+}
+func (UnimplementedClusterManagerServiceServer) StopResource(context.Context, *StopResourceRequest) (*StopResourceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopResource not implemented")
+}
+func (UnimplementedClusterManagerServiceServer) GetResourceStatus(context.Context, *GetResourceStatusRequest) (*GetResourceStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetResourceStatus not implemented")
 }
 func (UnimplementedClusterManagerServiceServer) mustEmbedUnimplementedClusterManagerServiceServer() {}
 func (UnimplementedClusterManagerServiceServer) testEmbeddedByValue()                               {}
@@ -368,6 +480,114 @@ func _ClusterManagerService_GetExecStatus_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterManagerService_CreateResourceArtifact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateResourceArtifactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterManagerServiceServer).CreateResourceArtifact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterManagerService_CreateResourceArtifact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterManagerServiceServer).CreateResourceArtifact(ctx, req.(*CreateResourceArtifactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterManagerService_UpdateResourceChart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateResourceChartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterManagerServiceServer).UpdateResourceChart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterManagerService_UpdateResourceChart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterManagerServiceServer).UpdateResourceChart(ctx, req.(*UpdateResourceChartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterManagerService_UpdateResourceValues_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateResourceValuesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterManagerServiceServer).UpdateResourceValues(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterManagerService_UpdateResourceValues_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterManagerServiceServer).UpdateResourceValues(ctx, req.(*UpdateResourceValuesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterManagerService_StartResource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartResourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterManagerServiceServer).StartResource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterManagerService_StartResource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterManagerServiceServer).StartResource(ctx, req.(*StartResourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterManagerService_StopResource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopResourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterManagerServiceServer).StopResource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterManagerService_StopResource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterManagerServiceServer).StopResource(ctx, req.(*StopResourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterManagerService_GetResourceStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetResourceStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterManagerServiceServer).GetResourceStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterManagerService_GetResourceStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterManagerServiceServer).GetResourceStatus(ctx, req.(*GetResourceStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterManagerService_ServiceDesc is the grpc.ServiceDesc for ClusterManagerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -406,6 +626,30 @@ var ClusterManagerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetExecStatus",
 			Handler:    _ClusterManagerService_GetExecStatus_Handler,
+		},
+		{
+			MethodName: "CreateResourceArtifact",
+			Handler:    _ClusterManagerService_CreateResourceArtifact_Handler,
+		},
+		{
+			MethodName: "UpdateResourceChart",
+			Handler:    _ClusterManagerService_UpdateResourceChart_Handler,
+		},
+		{
+			MethodName: "UpdateResourceValues",
+			Handler:    _ClusterManagerService_UpdateResourceValues_Handler,
+		},
+		{
+			MethodName: "StartResource",
+			Handler:    _ClusterManagerService_StartResource_Handler,
+		},
+		{
+			MethodName: "StopResource",
+			Handler:    _ClusterManagerService_StopResource_Handler,
+		},
+		{
+			MethodName: "GetResourceStatus",
+			Handler:    _ClusterManagerService_GetResourceStatus_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

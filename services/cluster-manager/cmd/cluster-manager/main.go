@@ -58,5 +58,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return server.Serve(ctx, cfg.Server, logger, reg, svc, server.ServeOptions{Prefix: "/cluster-manager", NotFound: svc.DashboardProxy()})
+	return server.Serve(ctx, cfg.Server, logger, reg, svc, server.ServeOptions{Prefix: "/cluster-manager", NotFound: svc.ServeProxy(svc.DashboardProxy())})
 }

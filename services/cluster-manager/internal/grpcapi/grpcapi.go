@@ -13,18 +13,20 @@ import (
 	"github.com/darwinml/darwin/pkg/apierr"
 	clustermanagerv1 "github.com/darwinml/darwin/proto/darwin/clustermanager/v1"
 	"github.com/darwinml/darwin/services/cluster-manager/internal/driver"
+	"github.com/darwinml/darwin/services/cluster-manager/internal/resource"
 )
 
 // Server implements clustermanagerv1.ClusterManagerServiceServer.
 type Server struct {
 	clustermanagerv1.UnimplementedClusterManagerServiceServer
 	drv    driver.Driver
+	res    *resource.Service
 	logger *slog.Logger
 }
 
-// New returns a server over drv.
-func New(drv driver.Driver, logger *slog.Logger) *Server {
-	return &Server{drv: drv, logger: logger}
+// New returns a server over drv; res serves the resource-instance RPCs (nil: FailedPrecondition).
+func New(drv driver.Driver, res *resource.Service, logger *slog.Logger) *Server {
+	return &Server{drv: drv, res: res, logger: logger}
 }
 
 func (s *Server) fail(ctx context.Context, method string, err error) error {

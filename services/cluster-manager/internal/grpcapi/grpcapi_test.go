@@ -24,7 +24,7 @@ func newClient(t *testing.T) (clustermanagerv1.ClusterManagerServiceClient, *dri
 	fake := drivertest.New()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
-	clustermanagerv1.RegisterClusterManagerServiceServer(srv, grpcapi.New(fake, slog.New(slog.DiscardHandler)))
+	clustermanagerv1.RegisterClusterManagerServiceServer(srv, grpcapi.New(fake, nil, slog.New(slog.DiscardHandler)))
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient("passthrough:///bufnet",

@@ -59,3 +59,40 @@ func FuzzDecodeExecute(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeResourceRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"artifact_id":"local-iris-1","darwin_resource":"darwin-fastapi-serve","version":"1.0.0","values":{"replicas":{"min":2},"env":{"A":"b"}}}`,
+		`{"resource_id":"local-iris","artifact_id":"local-iris-1","kube_cluster":"kind-0","kube_namespace":"serve","darwin_resource":"darwin-fastapi-serve"}`,
+		`{"resource_id":"x","values":null}`, `{"values":[]}`, `{"artifact_id":1}`, `{}`, `null`, `[]`, `{"values":{"a":1e999}}`, `{} {}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, mandatory := range [][]string{nil, {"artifact_id", "darwin_resource"}, {"artifact_id", "darwin_resource", "values"}, {"resource_id"}} {
+			req, err := httpapi.DecodeResourceRequest(bytes.NewReader(data), mandatory...)
+			if err != nil {
+				if k := apierr.KindOf(err); k != apierr.InvalidArgument {
+					t.Fatalf("error kind %v: %v", k, err)
+				}
+				continue
+			}
+			for _, m := range mandatory {
+				switch m {
+				case "values":
+					if req.Values == nil {
+						t.Fatalf("accepted without values: %+v", req)
+					}
+				case "artifact_id":
+					if req.ArtifactID == "" {
+						t.Fatalf("accepted without artifact_id")
+					}
+				case "resource_id":
+					if req.ResourceID == "" {
+						t.Fatalf("accepted without resource_id")
+					}
+				}
+			}
+		}
+	})
+}
