@@ -4,8 +4,10 @@ go 1.26.0
 
 require (
 	github.com/darwinml/darwin/pkg v0.0.0
+	github.com/darwinml/darwin/proto v0.0.0-00010101000000-000000000000
 	github.com/darwinml/darwin/services/mlflow v0.0.0-00010101000000-000000000000
 	github.com/go-chi/chi/v5 v5.5.0
+	google.golang.org/grpc v1.85.0
 )
 
 require (
@@ -51,7 +53,6 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
-	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	modernc.org/libc v1.80.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect

@@ -17,12 +17,14 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"google.golang.org/grpc"
 
 	"github.com/darwinml/darwin/pkg/app"
 	"github.com/darwinml/darwin/pkg/clock"
 	"github.com/darwinml/darwin/pkg/db"
 	"github.com/darwinml/darwin/pkg/health"
 	"github.com/darwinml/darwin/pkg/log"
+	"github.com/darwinml/darwin/pkg/server"
 	"github.com/darwinml/darwin/services/ml-serve/internal/deploy"
 	"github.com/darwinml/darwin/services/ml-serve/internal/httpapi"
 	"github.com/darwinml/darwin/services/ml-serve/internal/store"
@@ -40,19 +42,21 @@ type DBConfig struct {
 
 // Config is ml-serve's configuration (flags -ml-serve.*, YAML section ml_serve).
 type Config struct {
-	DataDir                  string   `yaml:"data_dir"`
-	DB                       DBConfig `yaml:"db"`
-	BootstrapAdminToken      string   `yaml:"bootstrap_admin_token"`
-	BootstrapAdminUsername   string   `yaml:"bootstrap_admin_username"`
-	PublicURL                string   `yaml:"public_url"`
-	MLflowURL                string   `yaml:"mlflow_url"`
-	MLflowTrackingURI        string   `yaml:"mlflow_tracking_uri"`
-	MLflowUsername           string   `yaml:"mlflow_username"`
-	MLflowPassword           string   `yaml:"mlflow_password"`
-	ArtifactBuilderPublicURL string   `yaml:"artifact_builder_public_url"`
-	DefaultRuntime           string   `yaml:"default_runtime"`
-	ModelCachePVC            string   `yaml:"model_cache_pvc"`
-	ModelCachePath           string   `yaml:"model_cache_path"`
+	DataDir                string   `yaml:"data_dir"`
+	DB                     DBConfig `yaml:"db"`
+	BootstrapAdminToken    string   `yaml:"bootstrap_admin_token"`
+	BootstrapAdminUsername string   `yaml:"bootstrap_admin_username"`
+	PublicURL              string   `yaml:"public_url"`
+	// ClusterManagerAddr is cluster-manager's gRPC address; empty records deployments without running them.
+	ClusterManagerAddr       string `yaml:"cluster_manager_addr"`
+	MLflowURL                string `yaml:"mlflow_url"`
+	MLflowTrackingURI        string `yaml:"mlflow_tracking_uri"`
+	MLflowUsername           string `yaml:"mlflow_username"`
+	MLflowPassword           string `yaml:"mlflow_password"`
+	ArtifactBuilderPublicURL string `yaml:"artifact_builder_public_url"`
+	DefaultRuntime           string `yaml:"default_runtime"`
+	ModelCachePVC            string `yaml:"model_cache_pvc"`
+	ModelCachePath           string `yaml:"model_cache_path"`
 }
 
 func orStr(v, d string) string {
@@ -73,6 +77,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.BootstrapAdminToken, "ml-serve.bootstrap-admin-token", c.BootstrapAdminToken, "bearer token of the admin user, created or rotated on start (default: "+DefaultAdminToken+", with a warning)")
 	f.StringVar(&c.BootstrapAdminUsername, "ml-serve.bootstrap-admin-username", orStr(c.BootstrapAdminUsername, "admin"), "username of the bootstrapped admin user")
 	f.StringVar(&c.PublicURL, "ml-serve.public-url", orStr(c.PublicURL, "http://localhost:8080"), "base URL of deployed serves (service_url = <public-url>/<serve>/)")
+	f.StringVar(&c.ClusterManagerAddr, "ml-serve.cluster-manager-addr", c.ClusterManagerAddr, "cluster-manager gRPC address that runs the deployments (e.g. 127.0.0.1:9091); empty only records them")
 	f.StringVar(&c.MLflowURL, "ml-serve.mlflow-url", c.MLflowURL, "MLflow server root used to validate model URIs (e.g. http://localhost:8080/mlflow-lib); empty checks URI syntax only")
 	f.StringVar(&c.MLflowTrackingURI, "ml-serve.mlflow-tracking-uri", c.MLflowTrackingURI, "MLFLOW_TRACKING_URI given to deployed models (default: -ml-serve.mlflow-url)")
 	f.StringVar(&c.MLflowUsername, "ml-serve.mlflow-username", c.MLflowUsername, "MLflow basic-auth user (resolver and MLFLOW_TRACKING_USERNAME)")
@@ -111,8 +116,11 @@ func (c *Config) Validate() error {
 type Deps struct {
 	Logger *slog.Logger
 	Clock  clock.Clock
-	// Deployer runs serve resources; nil uses an in-memory deploy.Recorder.
+	// Deployer runs serve resources. When nil: cluster-manager over ClusterManager, else over a connection to
+	// -ml-serve.cluster-manager-addr, else (neither set) an in-memory deploy.Recorder that only records.
 	Deployer deploy.Deployer
+	// ClusterManager is a connection to cluster-manager's gRPC API (darwin up passes its loopback connection).
+	ClusterManager grpc.ClientConnInterface
 	// Resolver checks model URIs; nil uses MLflowResolver when -ml-serve.mlflow-url is set, else a syntax check.
 	Resolver deploy.ModelResolver
 }
@@ -124,6 +132,7 @@ type Service struct {
 	db   *db.DB
 	st   *store.Store
 	http *httpapi.Handler
+	conn *grpc.ClientConn // owned connection to cluster-manager, closed on Stop
 }
 
 // New opens the database and wires the service; Module().Start migrates and bootstraps the admin user.
@@ -140,7 +149,20 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	st := store.New(d, deps.Clock)
 	dep := deps.Deployer
-	if dep == nil {
+	var ownedConn *grpc.ClientConn
+	switch {
+	case dep != nil:
+	case deps.ClusterManager != nil:
+		dep = deploy.NewClusterManager(deps.ClusterManager)
+	case cfg.ClusterManagerAddr != "":
+		conn, err := server.DialLoopback(ctx, cfg.ClusterManagerAddr)
+		if err != nil {
+			_ = d.Close()
+			return nil, fmt.Errorf("ml-serve.cluster-manager-addr: %w", err)
+		}
+		ownedConn, dep = conn, deploy.NewClusterManager(conn)
+	default:
+		logger.Warn("no cluster-manager configured (-ml-serve.cluster-manager-addr): deployments are recorded but nothing runs")
 		dep = deploy.NewRecorder()
 	}
 	res := deps.Resolver
@@ -157,7 +179,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		MLflowTrackingUsername: cfg.MLflowUsername, MLflowTrackingPassword: cfg.MLflowPassword,
 		ModelCachePVC: cfg.ModelCachePVC, ModelCachePath: cfg.ModelCachePath, Logger: logger,
 	})
-	return &Service{cfg: cfg, log: logger, db: d, st: st, http: h}, nil
+	return &Service{cfg: cfg, log: logger, db: d, st: st, http: h, conn: ownedConn}, nil
 }
 
 // Migrate applies ml-serve's migrations to the database at dsn.
@@ -202,7 +224,13 @@ func (s *Service) start(ctx context.Context) error {
 	return nil
 }
 
-func (s *Service) stop(context.Context) error { return s.db.Close() }
+func (s *Service) stop(context.Context) error {
+	var err error
+	if s.conn != nil {
+		err = s.conn.Close()
+	}
+	return errors.Join(err, s.db.Close())
+}
 
 // RegisterHTTP registers the REST routes (without the /ml-serve prefix) on r.
 func (s *Service) RegisterHTTP(r chi.Router) { s.http.Routes(r) }

@@ -28,6 +28,7 @@ import (
 	"github.com/darwinml/darwin/pkg/server"
 	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
 	"github.com/darwinml/darwin/services/compute"
+	mlserve "github.com/darwinml/darwin/services/ml-serve"
 	"github.com/darwinml/darwin/services/mlflow"
 )
 
@@ -36,6 +37,7 @@ const (
 	moduleServer         = "server"
 	moduleCompute        = "compute"
 	moduleMLflow         = "mlflow"
+	moduleMLServe        = "ml-serve"
 	moduleClusterManager = clustermanager.ModuleName
 )
 
@@ -59,6 +61,7 @@ type Config struct {
 	Compute        compute.Config        `yaml:"compute"`
 	ClusterManager clustermanager.Config `yaml:"cluster_manager"`
 	MLflow         mlflow.Config         `yaml:"mlflow"`
+	MLServe        mlserve.Config        `yaml:"ml_serve"`
 }
 
 // Common holds settings every service inherits unless it sets its own.
@@ -76,7 +79,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address of the whole platform (use :80 to serve the original clients unchanged)")
 	f.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:0", "loopback gRPC address the services use to call each other")
 	f.StringVar(&c.DataDir, "data-dir", defaultDataDir, "directory for SQLite files, chart artifacts and local cluster state")
-	f.StringVar(&c.Target, "target", "all", "comma-separated modules to run: all, compute, cluster-manager")
+	f.StringVar(&c.Target, "target", "all", "comma-separated modules to run: all, compute, cluster-manager, mlflow, ml-serve")
 	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown timeout")
 	f.StringVar(&c.Common.DB.DSN, "common.db.dsn", "", "database DSN inherited by every service that sets none (default: one SQLite file per service under -data-dir)")
 	f.StringVar(&c.Common.Bus.ChronosURL, "common.bus.chronos-url", "", "chronos base URL every service delivers its lifecycle events to (events wait in each service's outbox until then)")
@@ -84,6 +87,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Compute.RegisterFlags(f)
 	c.ClusterManager.RegisterFlags(f)
 	c.MLflow.RegisterFlags(f)
+	c.MLServe.RegisterFlags(f)
 }
 
 // resolve fills what derives from the data directory and the listen address,
@@ -111,6 +115,29 @@ func (c *Config) resolve(httpAddr string) {
 	if c.ClusterManager.PublicBaseURL == defaultPublic {
 		c.ClusterManager.PublicBaseURL = public
 	}
+	config.Inherit(&c.MLServe.DB.DSN, c.Common.DB.DSN)
+	if c.MLServe.DB.DSN == "" {
+		c.MLServe.DB.DSN = "sqlite://" + filepath.Join(c.DataDir, "ml-serve.db")
+	}
+	if c.MLServe.PublicURL == defaultPublic {
+		c.MLServe.PublicURL = public
+	}
+	// Model URIs are checked against, and deployed models download from, this process's own MLflow.
+	if c.MLServe.MLflowURL == "" {
+		c.MLServe.MLflowURL = loopbackURL(httpAddr) + "/mlflow-lib"
+	}
+}
+
+// loopbackURL is the base URL this process reaches its own HTTP listener at.
+func loopbackURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return defaultPublic
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" || host == "localhost" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // publicURL turns a listen address into the base URL users reach it at.
@@ -174,7 +201,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		srv.HTTP.Route("/cluster-manager", cm.RegisterHTTP)
 		// The ingress-style dashboard paths (/<cloud_env>/<id>-dashboard/...) are
 		// whatever no service prefix matched.
-		srv.HTTP.NotFound(cm.DashboardProxy().ServeHTTP)
+		// Model servers answer at /<serve>/... (the local driver's replicas); everything else falls through to
+		// the dashboard proxy.
+		srv.HTTP.NotFound(cm.ServeProxy(cm.DashboardProxy()).ServeHTTP)
 		mgr.Register(cm.Module())
 		serviceModules = append(serviceModules, moduleClusterManager)
 	}
@@ -215,6 +244,29 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		mgr.Register(ml.Module())
 		serviceModules = append(serviceModules, moduleMLflow)
 	}
+	if want[moduleMLServe] {
+		deps := mlserve.Deps{Logger: logger, Clock: clk}
+		if want[moduleClusterManager] {
+			conn, err := loopbackConn(srv)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			deps.ClusterManager = conn
+		}
+		ms, err := mlserve.New(cfg.MLServe, deps)
+		if err != nil {
+			return fmt.Errorf("ml-serve: %w", err)
+		}
+		ms.RegisterHealth(srv.Health)
+		srv.HTTP.Route("/ml-serve", ms.RegisterHTTP)
+		mod := ms.Module()
+		if want[moduleClusterManager] {
+			mod.Deps = append(mod.Deps, moduleClusterManager)
+		}
+		mgr.Register(mod)
+		serviceModules = append(serviceModules, moduleMLServe)
+	}
 	srvMod := srv.Module(moduleServer, serviceModules...)
 	mgr.Register(srvMod)
 
@@ -233,7 +285,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // the set of services to run. Unlike Mimir's targets, naming compute alone does
 // not pull cluster-manager in: compute then dials -compute.cluster-manager-addr.
 func selectTargets(target string) (map[string]bool, error) {
-	known := []string{moduleCompute, moduleClusterManager, moduleMLflow}
+	known := []string{moduleCompute, moduleClusterManager, moduleMLflow, moduleMLServe}
 	want := map[string]bool{}
 	for _, t := range strings.Split(target, ",") {
 		t = strings.TrimSpace(t)
