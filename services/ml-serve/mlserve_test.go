@@ -90,7 +90,7 @@ func TestBootstrapAdmin(t *testing.T) {
 	var logs syncBuf
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	srv, stop := start(t, mlserve.Config{DataDir: dir}, mlserve.Deps{Logger: logger})
-	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), mlserve.DefaultAdminToken) {
+	if !strings.Contains(logs.String(), "admin token is the public default") || !strings.Contains(logs.String(), mlserve.DefaultAdminToken) {
 		t.Fatalf("no default-token warning: %s", logs.String())
 	}
 	if code, _ := send(t, "GET", srv.URL+"/ml-serve/api/v1/serve", mlserve.DefaultAdminToken, ""); code != 200 {
@@ -102,8 +102,8 @@ func TestBootstrapAdmin(t *testing.T) {
 	logs = syncBuf{}
 	srv, stop = start(t, mlserve.Config{DataDir: dir, BootstrapAdminToken: "s3cret", BootstrapAdminUsername: "root"}, mlserve.Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	defer stop()
-	if strings.Contains(logs.String(), "level=WARN") {
-		t.Fatalf("warning with a configured token: %s", logs.String())
+	if strings.Contains(logs.String(), "admin token is the public default") {
+		t.Fatalf("default-token warning with a configured token: %s", logs.String())
 	}
 	if code, _ := send(t, "GET", srv.URL+"/ml-serve/api/v1/serve", "s3cret", ""); code != 200 {
 		t.Fatalf("configured token: %d", code)
