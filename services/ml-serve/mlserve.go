@@ -25,6 +25,7 @@ import (
 	"github.com/darwinml/darwin/pkg/health"
 	"github.com/darwinml/darwin/pkg/log"
 	"github.com/darwinml/darwin/pkg/server"
+	"github.com/darwinml/darwin/services/ml-serve/internal/builder"
 	"github.com/darwinml/darwin/services/ml-serve/internal/deploy"
 	"github.com/darwinml/darwin/services/ml-serve/internal/httpapi"
 	"github.com/darwinml/darwin/services/ml-serve/internal/store"
@@ -54,9 +55,15 @@ type Config struct {
 	MLflowUsername           string `yaml:"mlflow_username"`
 	MLflowPassword           string `yaml:"mlflow_password"`
 	ArtifactBuilderPublicURL string `yaml:"artifact_builder_public_url"`
-	DefaultRuntime           string `yaml:"default_runtime"`
-	ModelCachePVC            string `yaml:"model_cache_pvc"`
-	ModelCachePath           string `yaml:"model_cache_path"`
+	// ArtifactBuilderURL is the artifact-builder service that builds artifact images from git; empty leaves
+	// builder jobs PENDING.
+	ArtifactBuilderURL string `yaml:"artifact_builder_url"`
+	// ContainerRegistry and ImageRepository name where built images are pushed: <registry>/<repository>:<serve>_<version>.
+	ContainerRegistry string `yaml:"container_registry"`
+	ImageRepository   string `yaml:"image_repository"`
+	DefaultRuntime    string `yaml:"default_runtime"`
+	ModelCachePVC     string `yaml:"model_cache_pvc"`
+	ModelCachePath    string `yaml:"model_cache_path"`
 }
 
 func orStr(v, d string) string {
@@ -82,6 +89,9 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.MLflowTrackingURI, "ml-serve.mlflow-tracking-uri", c.MLflowTrackingURI, "MLFLOW_TRACKING_URI given to deployed models (default: -ml-serve.mlflow-url)")
 	f.StringVar(&c.MLflowUsername, "ml-serve.mlflow-username", c.MLflowUsername, "MLflow basic-auth user (resolver and MLFLOW_TRACKING_USERNAME)")
 	f.StringVar(&c.MLflowPassword, "ml-serve.mlflow-password", c.MLflowPassword, "MLflow basic-auth password (resolver and MLFLOW_TRACKING_PASSWORD)")
+	f.StringVar(&c.ArtifactBuilderURL, "ml-serve.artifact-builder-url", c.ArtifactBuilderURL, "artifact-builder base URL (e.g. http://localhost:8080/artifact-builder); empty leaves builds PENDING")
+	f.StringVar(&c.ContainerRegistry, "ml-serve.container-registry", orStr(c.ContainerRegistry, "docker.io"), "registry built artifact images are pushed to")
+	f.StringVar(&c.ImageRepository, "ml-serve.image-repository", orStr(c.ImageRepository, "darwin"), "repository of built artifact images (<registry>/<repository>:<serve>_<version>)")
 	f.StringVar(&c.ArtifactBuilderPublicURL, "ml-serve.artifact-builder-public-url", orStr(c.ArtifactBuilderPublicURL, "http://localhost/artifact-builder"), "base of builder log URLs (<url>/static/<task_id>.log)")
 	f.StringVar(&c.DefaultRuntime, "ml-serve.default-runtime", orStr(c.DefaultRuntime, DefaultRuntimeImage), "image of one-click model deployments")
 	f.StringVar(&c.ModelCachePVC, "ml-serve.model-cache-pvc", orStr(c.ModelCachePVC, "ml-model-cache"), "PVC of the pvc storage strategy")
@@ -133,6 +143,10 @@ type Service struct {
 	st   *store.Store
 	http *httpapi.Handler
 	conn *grpc.ClientConn // owned connection to cluster-manager, closed on Stop
+
+	poller     *builder.Poller // nil without an artifact builder
+	stopPoller context.CancelFunc
+	pollerDone chan struct{}
 }
 
 // New opens the database and wires the service; Module().Start migrates and bootstraps the admin user.
@@ -179,7 +193,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		MLflowTrackingUsername: cfg.MLflowUsername, MLflowTrackingPassword: cfg.MLflowPassword,
 		ModelCachePVC: cfg.ModelCachePVC, ModelCachePath: cfg.ModelCachePath, Logger: logger,
 	})
-	return &Service{cfg: cfg, log: logger, db: d, st: st, http: h, conn: ownedConn}, nil
+	svc := &Service{cfg: cfg, log: logger, db: d, st: st, http: h, conn: ownedConn}
+	if cfg.ArtifactBuilderURL != "" {
+		svc.poller = &builder.Poller{Store: st, Client: &builder.HTTP{BaseURL: cfg.ArtifactBuilderURL},
+			Image:    strings.TrimRight(orStr(cfg.ContainerRegistry, "docker.io"), "/") + "/" + orStr(cfg.ImageRepository, "darwin"),
+			Interval: 2 * time.Second, Lease: 10 * time.Second, Clock: orClock(deps.Clock), Logger: logger}
+	}
+	return svc, nil
 }
 
 // Migrate applies ml-serve's migrations to the database at dsn.
@@ -220,11 +240,32 @@ func (s *Service) start(ctx context.Context) error {
 	if _, err := s.st.UpsertUserToken(ctx, username, token); err != nil {
 		return fmt.Errorf("bootstrap ml-serve admin user: %w", err)
 	}
+	if s.poller != nil {
+		pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopPoller, s.pollerDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.pollerDone)
+			s.poller.Run(pctx)
+		}()
+	} else {
+		s.log.Warn("no artifact builder configured (-ml-serve.artifact-builder-url): artifact builds stay PENDING")
+	}
 	s.log.Info("ml-serve started", "dialect", string(s.db.Dialect), "admin", username)
 	return nil
 }
 
+func orClock(c clock.Clock) clock.Clock {
+	if c == nil {
+		return clock.Real()
+	}
+	return c
+}
+
 func (s *Service) stop(context.Context) error {
+	if s.stopPoller != nil {
+		s.stopPoller()
+		<-s.pollerDone
+	}
 	var err error
 	if s.conn != nil {
 		err = s.conn.Close()
