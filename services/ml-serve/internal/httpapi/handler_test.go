@@ -333,6 +333,21 @@ func TestDeployUndeployAndHistory(t *testing.T) {
 		if get(res.Values, "resources.cores") != 8.0 || get(res.Values, "replicas.min") != int64(2) || get(res.Values, "env.A") != "1" {
 			t.Fatalf("redeploy values: %v", res.Values)
 		}
+		// PATCH environment redeploys the active deployment in place with the environment's new settings.
+		r = e.must(e.do("PATCH", "/api/v1/environment/local", "-", map[string]any{"namespace": "serving-2"}), 200)
+		res, _ = e.deployer.Running("local-svc")
+		if res.KubeNamespace != "serving-2" || get(res.Values, "cluster.namespace") != "serving-2" || get(res.Values, "resources.cores") != 8.0 ||
+			get(r.body, "data.redeployed.0") != "svc" {
+			t.Fatalf("environment redeploy: %+v %s", res, r.raw)
+		}
+		// A backend that refuses the redeploy leaves the environment unchanged.
+		e.deployer.FailApply = errors.New("backend down")
+		e.must(e.do("PATCH", "/api/v1/environment/local", "-", map[string]any{"namespace": "serving-3"}), 503)
+		e.deployer.FailApply = nil
+		r = e.must(e.do("GET", "/api/v1/environment/local", "", nil), 200)
+		if !strings.Contains(string(r.raw), "serving-2") || strings.Contains(string(r.raw), "serving-3") {
+			t.Fatalf("environment after a refused redeploy: %s", r.raw)
+		}
 		// The environment is in use now.
 		e.must(e.do("DELETE", "/api/v1/environment/local", "-", nil), 409)
 

@@ -109,6 +109,7 @@ func (h *Handler) updateEnvironment(w http.ResponseWriter, r *http.Request, _ *d
 	if err := Decode(r, &req); err != nil {
 		return err
 	}
+	var redeployed []string
 	err = h.st.Tx(r.Context(), func(q *store.Queries) error {
 		env, err := q.MustEnvironment(r.Context(), name)
 		if err != nil {
@@ -118,13 +119,49 @@ func (h *Handler) updateEnvironment(w http.ResponseWriter, r *http.Request, _ *d
 		if err := req.Apply(&cfg); err != nil {
 			return err
 		}
-		return q.UpdateEnvironment(r.Context(), env.ID, cfg)
+		if err := q.UpdateEnvironment(r.Context(), env.ID, cfg); err != nil {
+			return err
+		}
+		env.Configs = cfg
+		redeployed, err = h.redeployEnvironment(r, q, env)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	ok(w, http.StatusOK, "Environment updated successfully", nil)
+	ok(w, http.StatusOK, "Environment updated successfully", map[string]any{"redeployed": redeployed})
 	return nil
+}
+
+// redeployEnvironment re-applies every active API deployment in env with env's current configuration (namespace,
+// cluster, domain suffix reach the values), in the caller's transaction: a Deployer failure rolls the update
+// back. The resource ids stay the same, so each is an in-place upgrade (new replicas ready before old ones stop).
+func (h *Handler) redeployEnvironment(r *http.Request, q *store.Queries, env domain.Environment) ([]string, error) {
+	serves, err := q.ListServes(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	redeployed := []string{}
+	for _, s := range serves {
+		if s.Type != domain.ServeTypeAPI {
+			continue
+		}
+		cfg, found, err := q.APIConfig(r.Context(), s.ID, env.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue
+		}
+		done, err := h.redeployActive(r, q, s, env, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			redeployed = append(redeployed, s.Name)
+		}
+	}
+	return redeployed, nil
 }
 
 func (h *Handler) deleteEnvironment(w http.ResponseWriter, r *http.Request, _ *domain.User) error {
