@@ -27,7 +27,7 @@ rm -rf "$OUT/oci"
 echo "building static binaries into $BIN (version $VERSION)"
 CGO_ENABLED=0 GOOS=linux "$GO" build -trimpath -buildvcs=false -ldflags '-s -w' -o "$BIN/" \
 	./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager ./services/darwin/cmd/darwin \
-	./services/mlflow/cmd/mlflow ./services/ml-serve/cmd/ml-serve
+	./services/mlflow/cmd/mlflow ./services/ml-serve/cmd/ml-serve ./services/artifact-builder/cmd/artifact-builder
 "$GO" build -o "$BIN/imagebuild" ./tools/cmd/imagebuild
 
 # name  ports  args...
@@ -52,4 +52,5 @@ image compute "8000 9092"
 image cluster-manager "8080 9091"
 image mlflow "5000"
 image ml-serve "8000"
+image artifact-builder "8000"
 image darwin "8080" up --http-addr 0.0.0.0:8080

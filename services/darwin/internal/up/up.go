@@ -26,6 +26,7 @@ import (
 	"github.com/darwinml/darwin/pkg/log"
 	"github.com/darwinml/darwin/pkg/metrics"
 	"github.com/darwinml/darwin/pkg/server"
+	artifactbuilder "github.com/darwinml/darwin/services/artifact-builder"
 	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
 	"github.com/darwinml/darwin/services/compute"
 	mlserve "github.com/darwinml/darwin/services/ml-serve"
@@ -38,7 +39,14 @@ const (
 	moduleCompute        = "compute"
 	moduleMLflow         = "mlflow"
 	moduleMLServe        = "ml-serve"
+	moduleBuilder        = "artifact-builder"
 	moduleClusterManager = clustermanager.ModuleName
+)
+
+// The services' own defaults for their public URLs, replaced by darwin up's address.
+const (
+	builderDefaultPublic        = "http://localhost/artifact-builder"
+	mlserveBuilderDefaultPublic = "http://localhost/artifact-builder"
 )
 
 const (
@@ -58,10 +66,11 @@ type Config struct {
 	Log             log.Config    `yaml:"log"`
 	Common          Common        `yaml:"common"`
 
-	Compute        compute.Config        `yaml:"compute"`
-	ClusterManager clustermanager.Config `yaml:"cluster_manager"`
-	MLflow         mlflow.Config         `yaml:"mlflow"`
-	MLServe        mlserve.Config        `yaml:"ml_serve"`
+	Compute        compute.Config         `yaml:"compute"`
+	ClusterManager clustermanager.Config  `yaml:"cluster_manager"`
+	MLflow         mlflow.Config          `yaml:"mlflow"`
+	MLServe        mlserve.Config         `yaml:"ml_serve"`
+	Builder        artifactbuilder.Config `yaml:"artifact_builder"`
 }
 
 // Common holds settings every service inherits unless it sets its own.
@@ -79,7 +88,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address of the whole platform (use :80 to serve the original clients unchanged)")
 	f.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:0", "loopback gRPC address the services use to call each other")
 	f.StringVar(&c.DataDir, "data-dir", defaultDataDir, "directory for SQLite files, chart artifacts and local cluster state")
-	f.StringVar(&c.Target, "target", "all", "comma-separated modules to run: all, compute, cluster-manager, mlflow, ml-serve")
+	f.StringVar(&c.Target, "target", "all", "comma-separated modules to run: all, compute, cluster-manager, mlflow, ml-serve, artifact-builder")
 	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown timeout")
 	f.StringVar(&c.Common.DB.DSN, "common.db.dsn", "", "database DSN inherited by every service that sets none (default: one SQLite file per service under -data-dir)")
 	f.StringVar(&c.Common.Bus.ChronosURL, "common.bus.chronos-url", "", "chronos base URL every service delivers its lifecycle events to (events wait in each service's outbox until then)")
@@ -88,6 +97,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.ClusterManager.RegisterFlags(f)
 	c.MLflow.RegisterFlags(f)
 	c.MLServe.RegisterFlags(f)
+	c.Builder.RegisterFlags(f)
 }
 
 // resolve fills what derives from the data directory and the listen address,
@@ -121,6 +131,19 @@ func (c *Config) resolve(httpAddr string) {
 	}
 	if c.MLServe.PublicURL == defaultPublic {
 		c.MLServe.PublicURL = public
+	}
+	config.Inherit(&c.Builder.DB.DSN, c.Common.DB.DSN)
+	if c.Builder.DB.DSN == "" {
+		c.Builder.DB.DSN = "sqlite://" + filepath.Join(c.DataDir, "artifact-builder.db")
+	}
+	if c.Builder.PublicURL == builderDefaultPublic {
+		c.Builder.PublicURL = public + "/artifact-builder"
+	}
+	if c.MLServe.ArtifactBuilderURL == "" {
+		c.MLServe.ArtifactBuilderURL = loopbackURL(httpAddr) + "/artifact-builder"
+	}
+	if c.MLServe.ArtifactBuilderPublicURL == mlserveBuilderDefaultPublic {
+		c.MLServe.ArtifactBuilderPublicURL = public + "/artifact-builder"
 	}
 	// Model URIs are checked against, and deployed models download from, this process's own MLflow.
 	if c.MLServe.MLflowURL == "" {
@@ -244,6 +267,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		mgr.Register(ml.Module())
 		serviceModules = append(serviceModules, moduleMLflow)
 	}
+	if want[moduleBuilder] {
+		ab, err := artifactbuilder.New(cfg.Builder, artifactbuilder.Deps{Logger: logger, Clock: clk})
+		if err != nil {
+			return fmt.Errorf("artifact-builder: %w", err)
+		}
+		ab.RegisterHealth(srv.Health)
+		srv.HTTP.Route("/artifact-builder", ab.RegisterHTTP)
+		mgr.Register(ab.Module())
+		serviceModules = append(serviceModules, moduleBuilder)
+	}
 	if want[moduleMLServe] {
 		deps := mlserve.Deps{Logger: logger, Clock: clk}
 		if want[moduleClusterManager] {
@@ -285,7 +318,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // the set of services to run. Unlike Mimir's targets, naming compute alone does
 // not pull cluster-manager in: compute then dials -compute.cluster-manager-addr.
 func selectTargets(target string) (map[string]bool, error) {
-	known := []string{moduleCompute, moduleClusterManager, moduleMLflow, moduleMLServe}
+	known := []string{moduleCompute, moduleClusterManager, moduleMLflow, moduleMLServe, moduleBuilder}
 	want := map[string]bool{}
 	for _, t := range strings.Split(target, ",") {
 		t = strings.TrimSpace(t)
