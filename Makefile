@@ -87,6 +87,7 @@ check-proto: ## Fail when the committed generated code differs from the .proto f
 bench: test-env ## Benchmarks beside floors measured in the same run (SCALE_CLUSTERS=1000 for the Kubernetes scale run)
 	source $(TEST_ENV) && $(GO) test -run '^$$' -bench ComputeAPI -benchtime $${BENCHTIME:-2s} ./services/darwin/e2e/
 	source $(TEST_ENV) && $(GO) test -run '^$$' -bench SearchRuns30k -benchtime 20x -timeout 90m ./services/mlflow/
+	source $(TEST_ENV) && $(GO) test -run '^$$' -bench 'ServePredict|DeployModelReady' -benchtime 2s ./services/darwin/e2e/
 	source $(TEST_ENV) && $(GO) test -run '^$$' -bench StartAndStatus -benchtime 100x ./services/cluster-manager/internal/driver/kube/
 	source $(TEST_ENV) && DARWIN_SCALE_CLUSTERS=$${SCALE_CLUSTERS:-1000} $(GO) test -run '^$$' -bench KubernetesScale -benchtime 1x -timeout 60m ./services/darwin/e2e/
 

@@ -27,6 +27,9 @@ class _BodyError(Exception):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm holds the body until
+    # the client's delayed ACK (about 40 ms per keep-alive request).
+    disable_nagle_algorithm = True
     server_version = "darwin-serve-runtime/" + __version__
 
     def version_string(self):
@@ -156,7 +159,8 @@ def parse_args(argv):
         epilog="Environment: MODEL_LOCAL_PATH (model directory), MLFLOW_MODEL_URI (+ MLFLOW_TRACKING_URI, "
                "MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN, MODEL_DOWNLOAD_DIR), PORT, HOST, "
                "ROOT_PATH, FEATURE_STORE_URL, OFS_ADMIN_URL, PREDICT_TIMEOUT_SECONDS, FEATURE_STORE_TIMEOUT_SECONDS. "
-               "Flags override the environment.",
+               "Flags override the environment. "
+               "`%(prog)s fetch --model-uri URI --dest DIR` downloads the model and exits (see `fetch --help`).",
     )
     p.add_argument("model_dir_arg", nargs="?", metavar="MODEL_DIR", help="MLflow model directory (same as --model-dir)")
     p.add_argument("--model-dir", help="MLflow model directory holding an MLmodel file (default: $MODEL_LOCAL_PATH)")
@@ -201,7 +205,12 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "fetch":  # download-only mode (a model directory named fetch: pass ./fetch)
+        from .fetchcli import main as fetch_main
+
+        return fetch_main(argv[1:])
+    args = parse_args(argv)
     log = JSONLogger(sys.stderr, component="darwin-serve-runtime")
     fs = FeatureStoreClient(args.ofs_admin_url, args.feature_store_url, timeout=args.feature_store_timeout)
     runtime = Runtime(args.model_dir, log, root_path=args.root_path, fs_client=fs, predict_timeout=args.predict_timeout,
