@@ -9,6 +9,7 @@ require (
 	github.com/darwinml/darwin/services/ml-serve v0.0.0
 	github.com/darwinml/darwin/services/mlflow v0.0.0
 	github.com/go-chi/chi/v5 v5.5.0
+	github.com/google/go-containerregistry v0.22.1
 	github.com/spf13/cobra v1.10.2
 	go.yaml.in/yaml/v3 v3.0.6
 	google.golang.org/grpc v1.85.0

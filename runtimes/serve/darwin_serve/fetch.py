@@ -77,12 +77,38 @@ class MLflowClient:
                 raise ModelLoadError(f"run {parts[0]} stores artifacts at {root!r}, not behind the artifact proxy")
             return posixpath.join(_artifacts_path(root), parts[1] if len(parts) > 1 else "")
         if scheme == "models":
-            parts = rest.lstrip("/").split("/")
-            if len(parts) != 2 or not parts[1].isdigit():
-                raise ModelLoadError(f"model URI {uri!r}: only models:/<name>/<version> is supported")
-            got = self.get_json("/api/2.0/mlflow/model-versions/get-download-uri", {"name": parts[0], "version": parts[1]})
+            name, version = self._model_version(uri, rest.lstrip("/"))
+            got = self.get_json("/api/2.0/mlflow/model-versions/get-download-uri", {"name": name, "version": version})
             return self.resolve(got.get("artifact_uri") or "")
         raise ModelLoadError(f"unsupported model URI {uri!r}")
+
+    def _model_version(self, uri, ref):
+        """Resolves models:/<name>/<version>, models:/<name>/<stage>, models:/<name>/latest and
+        models:/<name>@<alias> to (name, version) through the registry."""
+        if "/" not in ref and "@" in ref:
+            name, _, alias = ref.rpartition("@")
+            if not name or not alias:
+                raise ModelLoadError(f"model URI {uri!r}: expected models:/<name>@<alias>")
+            got = self.get_json("/api/2.0/mlflow/registered-models/alias", {"name": name, "alias": alias})
+            version = str((got.get("model_version") or {}).get("version") or "")
+            if not version:
+                raise ModelLoadError(f"model URI {uri!r}: alias {alias!r} names no version")
+            return name, version
+        parts = ref.split("/")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise ModelLoadError(f"model URI {uri!r}: expected models:/<name>/<version|stage|latest> or models:/<name>@<alias>")
+        name, which = parts
+        if which.isdigit():
+            return name, which
+        query = {"name": name}
+        if which.lower() != "latest":
+            query["stages"] = which
+        got = self.get_json("/api/2.0/mlflow/registered-models/get-latest-versions", query)
+        versions = [str(v.get("version") or "") for v in got.get("model_versions") or []]
+        versions = [v for v in versions if v.isdigit()]
+        if not versions:
+            raise ModelLoadError(f"model URI {uri!r}: model {name!r} has no version in {which!r}")
+        return name, max(versions, key=int)
 
     def download_dir(self, src, dest):
         """Copies artifact directory ``src`` (recursively) into ``dest``."""

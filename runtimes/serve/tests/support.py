@@ -244,10 +244,12 @@ class FakeMLflow:
 
     AUTH = "Basic " + __import__("base64").b64encode(b"user:secret").decode()
 
-    def __init__(self, root, runs=None, versions=None):
+    def __init__(self, root, runs=None, versions=None, stages=None, aliases=None):
         self.root = root
         self.runs = runs or {}  # run_id -> artifact_uri
         self.versions = versions or {}  # (name, version) -> artifact_uri
+        self.stages = stages or {}  # (name, version) -> stage
+        self.aliases = aliases or {}  # (name, alias) -> version
         self.paths = []
         self.server, base = _start_server(self._get)
         self.tracking_uri = base + "/mlflow-lib"
@@ -263,6 +265,21 @@ class FakeMLflow:
             return _reply(h, 200, {"run": {"info": {"run_id": q["run_id"], "artifact_uri": self.runs[q["run_id"]]}}})
         if p == "/api/2.0/mlflow/model-versions/get-download-uri" and (q.get("name"), q.get("version")) in self.versions:
             return _reply(h, 200, {"artifact_uri": self.versions[(q["name"], q["version"])]})
+        if p == "/api/2.0/mlflow/registered-models/alias" and (q.get("name"), q.get("alias")) in self.aliases:
+            return _reply(h, 200, {"model_version": {"name": q["name"], "version": self.aliases[(q["name"], q["alias"])]}})
+        if p == "/api/2.0/mlflow/registered-models/get-latest-versions":
+            want = q.get("stages", "").lower()
+            found = [{"name": n, "version": v, "current_stage": self.stages.get((n, v), "None")}
+                     for (n, v) in self.versions if n == q.get("name")
+                     and (not want or self.stages.get((n, v), "None").lower() == want)]
+            if not any(n == q.get("name") for (n, _) in self.versions):
+                return _reply(h, 404, {"error_code": "RESOURCE_DOES_NOT_EXIST"})
+            # The latest version per stage, as MLflow answers.
+            latest = {}
+            for mv in found:
+                if mv["current_stage"] not in latest or int(mv["version"]) > int(latest[mv["current_stage"]]["version"]):
+                    latest[mv["current_stage"]] = mv
+            return _reply(h, 200, {"model_versions": list(latest.values())} if latest else {})
         if p == "/api/2.0/mlflow-artifacts/artifacts":
             d = os.path.join(self.root, q.get("path", ""))
             if not os.path.isdir(d):

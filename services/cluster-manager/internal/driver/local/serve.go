@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ const (
 	setActive = "active" // serving (routed)
 	setNext   = "next"   // started by an upgrade, not yet ready
 	setFailed = "failed" // a failed upgrade's replicas (stopped), reported as Failed pods until the next start
+	setFetch  = "fetch"  // placeholders (no process) while the model is fetched into the cache, reported as Pending
 )
 
 // ServeConfig configures resource instances (darwin-fastapi-serve) on the local driver.
@@ -56,6 +58,8 @@ type ServeConfig struct {
 	ProbeInterval time.Duration
 	// DrainTimeout bounds how long replaced replicas may finish in-flight requests before they are stopped.
 	DrainTimeout time.Duration
+	// FetchTimeout bounds one model download into the model cache (default 30 minutes).
+	FetchTimeout time.Duration
 }
 
 // ReplicaState is one runtime process of a resource instance.
@@ -71,7 +75,8 @@ type ReplicaState struct {
 	Message string `json:"message,omitempty"`
 }
 
-// ServeState is the persisted state of an installed resource instance.
+// ServeState is the persisted state of an installed resource instance. Spec.Env holds
+// MODEL_LOCAL_PATH=<model cache dir> when the model was fetched into the cache.
 type ServeState struct {
 	ResourceID string             `json:"resource_id"`
 	Artifact   string             `json:"artifact"`
@@ -123,6 +128,8 @@ type Serves struct {
 	mu  sync.Mutex
 	res map[string]*serveRT
 
+	cache modelCache
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -152,6 +159,9 @@ func NewServes(cfg ServeConfig, logger *slog.Logger, clk clock.Clock) (*Serves, 
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
+	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = 30 * time.Minute
 	}
 	if clk == nil {
 		clk = clock.Real()
@@ -238,10 +248,21 @@ func (s *Serves) recoverOne(r *serveRT, st *ServeState) {
 	}
 	st.Next = nil
 	st.Replicas = keep
+	need := max(st.Spec.Replicas-alive, 0)
+	if need > 0 {
+		// Replacements need the model: reuse (or fill again) the cache entry.
+		spec, err := s.prepareModel(r.id, s.baseSpec(st.Spec))
+		if err != nil {
+			st.Replicas = append(st.Replicas, placeholderReplicas(r.id, st.Artifact, need, setFailed, err.Error())...)
+			need = 0
+		} else {
+			st.Spec = spec
+		}
+	}
 	r.mu.Lock()
 	r.state = st
 	r.mu.Unlock()
-	for range max(st.Spec.Replicas-alive, 0) {
+	for range need {
 		p, err := s.spawn(r, st.Spec, st.Artifact, setActive)
 		if err != nil {
 			s.logger.Error("restart replica", "resource_id", r.id, "err", err)
@@ -319,7 +340,25 @@ func (s *Serves) StartResource(_ context.Context, id string, doc resource.Doc) e
 		}
 		st = &ServeState{ResourceID: id, Artifact: doc.ArtifactID, ValuesHash: hash, Spec: spec,
 			Routes: routesOf(id, doc.Values), StartedAt: s.clk.Now().UTC()}
+		if s.needsFetch(spec) {
+			st.Replicas = placeholderReplicas(id, doc.ArtifactID, spec.Replicas, setFetch, "fetching the model into the cache")
+			r.mu.Lock()
+			r.state = st
+			r.mu.Unlock()
+			_ = s.save(r)
+		}
+		prepared, err := s.prepareModel(id, spec)
+		if err != nil {
+			// Nothing starts; the pods are listed as Failed with the fetch's message.
+			r.mu.Lock()
+			st.Replicas = placeholderReplicas(id, doc.ArtifactID, spec.Replicas, setFailed, err.Error())
+			r.state = st
+			r.mu.Unlock()
+			return s.save(r)
+		}
+		spec = prepared
 		r.mu.Lock()
+		st.Replicas, st.Spec = nil, spec
 		r.state = st
 		r.mu.Unlock()
 		for range spec.Replicas {
@@ -343,6 +382,24 @@ func (s *Serves) StartResource(_ context.Context, id string, doc resource.Doc) e
 	}
 	// Upgrade: abandon an upgrade in progress, forget a failed one, start the new replicas.
 	s.abandonRollout(r)
+	if s.needsFetch(spec) {
+		r.mu.Lock()
+		r.state.Replicas = append(r.state.Replicas, placeholderReplicas(id, doc.ArtifactID, spec.Replicas, setFetch, "upgrade: fetching the model into the cache")...)
+		r.mu.Unlock()
+	}
+	prepared, err := s.prepareModel(id, spec)
+	r.mu.Lock()
+	r.state.Replicas = slices.DeleteFunc(r.state.Replicas, func(p ReplicaState) bool { return p.Set == setFetch })
+	r.mu.Unlock()
+	if err != nil {
+		// The serving replicas stay; the upgrade's pods are listed as Failed with the fetch's message.
+		r.mu.Lock()
+		r.state.Replicas = append(r.state.Replicas, placeholderReplicas(id, doc.ArtifactID, spec.Replicas, setFailed, "upgrade failed: "+err.Error())...)
+		r.mu.Unlock()
+		s.logger.Warn("resource instance upgrade failed; previous replicas keep serving", "resource_id", id, "reason", err.Error())
+		return s.save(r)
+	}
+	spec = prepared
 	next := &ServeRollout{Artifact: doc.ArtifactID, ValuesHash: hash, Spec: spec, Routes: routesOf(id, doc.Values)}
 	r.mu.Lock()
 	r.state.Next = next
@@ -994,6 +1051,8 @@ func (s *Serves) ResourceStatus(ctx context.Context, id string) (resource.Status
 		pod := resource.Pod{Name: p.Name}
 		rt := r.get(p.Name)
 		switch {
+		case p.Set == setFetch:
+			pod.Status, pod.Message = driver.PodPending, p.Message
 		case p.Set == setFailed:
 			pod.Status, pod.Message = driver.PodFailed, withLogTail(p.Message, p.Log)
 		case !s.alive(r, p):
