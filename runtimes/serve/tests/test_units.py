@@ -318,7 +318,7 @@ class FetchTest(unittest.TestCase):
             ("mlflow-artifacts:/2/run9/artifacts/m", self.env("wrong"), "HTTP 401"),
             ("mlflow-artifacts:/2/run9/artifacts/nothing", self.env(), "no artifacts"),
             ("runs:/unknown/m", self.env(), "HTTP 404"),
-            ("models:/m/latest", self.env(), "only models:/<name>/<version>"),
+            ("models:/m/latest", self.env(), "registered-models/get-latest-versions answered HTTP 404"),
             ("s3://bucket/model", self.env(), "unsupported model URI"),
             ("runs:/run9/m", {"MLFLOW_TRACKING_URI": "databricks"}, "must be an http(s) URL"),
         ]
