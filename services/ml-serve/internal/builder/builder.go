@@ -35,8 +35,9 @@ type Request struct {
 type Client interface {
 	// Submit queues a build and returns its task id.
 	Submit(ctx context.Context, r Request) (string, error)
-	// State returns the build's state: StateWaiting, StateRunning, StateCompleted or StateFailed.
-	State(ctx context.Context, taskID string) (string, error)
+	// State returns the build's state (StateWaiting, StateRunning, StateCompleted or StateFailed) and, once
+	// completed, the image it pushed when the builder reports one.
+	State(ctx context.Context, taskID string) (state, image string, err error)
 }
 
 // HTTP is the Client over the artifact-builder REST API (spec §4): POST /build_with_dockerfile (multipart form)
@@ -50,6 +51,7 @@ type envelope struct {
 	Status      string `json:"status"`
 	TaskID      string `json:"task_id"`
 	BuildStatus string `json:"build_status"`
+	ImageURL    string `json:"image_url"`
 	Message     string `json:"message"`
 }
 
@@ -105,20 +107,20 @@ func (h *HTTP) Submit(ctx context.Context, r Request) (string, error) {
 }
 
 // State implements Client.
-func (h *HTTP) State(ctx context.Context, taskID string) (string, error) {
+func (h *HTTP) State(ctx context.Context, taskID string) (string, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(h.BaseURL, "/")+"/task/status?task_id="+url.QueryEscape(taskID), nil)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	env, err := h.do(req)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	switch env.BuildStatus {
 	case StateWaiting, StateRunning, StateCompleted, StateFailed:
-		return env.BuildStatus, nil
+		return env.BuildStatus, env.ImageURL, nil
 	}
-	return "", fmt.Errorf("artifact-builder reported unknown build status %q for task %s", env.BuildStatus, taskID)
+	return "", "", fmt.Errorf("artifact-builder reported unknown build status %q for task %s", env.BuildStatus, taskID)
 }
 
 func truncate(s string) string {

@@ -12,7 +12,8 @@ import (
 
 // Poller moves artifact-builder jobs forward. Each pass leases one due PENDING job (store.ClaimJob, so several
 // ml-serve replicas never work the same job at once), submits it when it has no task yet, otherwise asks the
-// builder for the task's state: completed records the artifact (image <Image>/<serve>_<version>) and marks the
+// builder for the task's state: completed records the artifact (the image the builder reports pushing, else
+// <Image>:<serve>_<version>) and marks the
 // job SUCCESSFUL in one transaction, failed marks it FAILED, anything else waits for the next lease.
 type Poller struct {
 	Store  *store.Store
@@ -59,13 +60,16 @@ func (p *Poller) Pass(ctx context.Context) (worked bool, err error) {
 		log.InfoContext(ctx, "build submitted", "task_id", taskID)
 		return true, p.Store.SetJobTask(ctx, j.ID, taskID)
 	}
-	state, err := p.Client.State(ctx, j.TaskID)
+	state, image, err := p.Client.State(ctx, j.TaskID)
 	if err != nil {
 		log.WarnContext(ctx, "build status unavailable; retrying after the lease", "task_id", j.TaskID, "err", err)
 		return true, nil
 	}
 	switch state {
 	case StateCompleted:
+		if image == "" {
+			image = p.Image + ":" + imageTag(j)
+		}
 		err := p.Store.Tx(ctx, func(q *store.Queries) error {
 			done, err := q.FinishJob(ctx, j.ID, domain.JobSuccessful)
 			if err != nil || !done {
@@ -73,11 +77,11 @@ func (p *Poller) Pass(ctx context.Context) (worked bool, err error) {
 			}
 			id := j.ID
 			_, err = q.CreateArtifact(ctx, domain.Artifact{ServeID: j.ServeID, Version: j.Version, GithubRepoURL: j.GithubRepoURL,
-				ImageURL: p.Image + ":" + imageTag(j), Branch: j.Branch, FilePath: j.FilePath, JobID: &id, CreatedBy: j.CreatedBy})
+				ImageURL: image, Branch: j.Branch, FilePath: j.FilePath, JobID: &id, CreatedBy: j.CreatedBy})
 			return err
 		})
 		if err == nil {
-			log.InfoContext(ctx, "build completed", "task_id", j.TaskID, "image", p.Image+":"+imageTag(j))
+			log.InfoContext(ctx, "build completed", "task_id", j.TaskID, "image", image)
 		}
 		return true, err
 	case StateFailed:

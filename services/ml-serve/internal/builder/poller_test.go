@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,7 +61,11 @@ func (f *fakeBuilder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, `{"status":"FAILED","message":"unknown task"}`)
 			return
 		}
-		_, _ = io.WriteString(w, `{"status":"SUCCESS","build_status":"`+st+`","message":""}`)
+		image := ""
+		if st == builder.StateCompleted && strings.HasSuffix(r.URL.Query().Get("task_id"), "_v3") {
+			image = "registry.example/darwin/churn:churn_v3"
+		}
+		_, _ = io.WriteString(w, `{"status":"SUCCESS","build_status":"`+st+`","image_url":"`+image+`","message":""}`)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 	}
@@ -152,6 +157,20 @@ func TestPollerDrivesJobs(t *testing.T) {
 			t.Fatal("a failed build recorded an artifact")
 		}
 
+		// The image the builder reports is the one recorded.
+		reported, err := st.CreateJob(ctx, domain.Job{ServeID: s.ID, Version: "v3", GithubRepoURL: "https://git.example/churn.git"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(11 * time.Second)
+		pass(true)
+		clk.Advance(11 * time.Second)
+		fake.set("id-churn_v3", builder.StateCompleted)
+		pass(true)
+		if a, found, _ := st.Artifact(ctx, s.ID, "v3"); !found || a.ImageURL != "registry.example/darwin/churn:churn_v3" || a.JobID == nil || *a.JobID != reported.ID {
+			t.Fatalf("reported image: %+v", a)
+		}
+
 		// Racing pollers: each due job is claimed by exactly one of them.
 		for i := range 6 {
 			if _, err := st.CreateJob(ctx, domain.Job{ServeID: s.ID, Version: "r" + string(rune('a'+i)), GithubRepoURL: "https://git.example/churn.git"}); err != nil {
@@ -213,11 +232,11 @@ func TestHTTPClientErrors(t *testing.T) {
 	if _, err := c.Submit(t.Context(), builder.Request{AppName: "a", ImageTag: "a_v1", GitRepo: "g"}); err == nil {
 		t.Fatal("a submission without task_id was accepted")
 	}
-	if _, err := c.State(t.Context(), "t"); err == nil {
+	if _, _, err := c.State(t.Context(), "t"); err == nil {
 		t.Fatal("an unknown build status was accepted")
 	}
 	down := &builder.HTTP{BaseURL: "http://127.0.0.1:1"}
-	if _, err := down.State(t.Context(), "t"); err == nil {
+	if _, _, err := down.State(t.Context(), "t"); err == nil {
 		t.Fatal("an unreachable builder answered")
 	}
 }

@@ -245,8 +245,14 @@ func (q *Queries) CreateDeployment(ctx context.Context, nd NewDeployment) (int64
 			return 0, internal(err, "create app layer deployment")
 		}
 	}
+	// The pointer row is read locked (a current read): a concurrent deploy of the same serve waits here and then
+	// ends this deployment instead of the one both saw before, so exactly one stays ACTIVE.
 	var prev sql.NullInt64
-	err = q.q.QueryRow(ctx, "SELECT deployment_id FROM active_deployments WHERE serve_id = ? AND environment_id = ?", nd.ServeID, nd.EnvironmentID).Scan(&prev)
+	lock := ""
+	if q.dl != db.SQLite {
+		lock = " FOR UPDATE"
+	}
+	err = q.q.QueryRow(ctx, "SELECT deployment_id FROM active_deployments WHERE serve_id = ? AND environment_id = ?"+lock, nd.ServeID, nd.EnvironmentID).Scan(&prev)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		_, err = q.q.Exec(ctx, "INSERT INTO active_deployments (deployment_id, previous_deployment_id, environment_id, serve_id, created_at, updated_at) VALUES (?, NULL, ?, ?, ?, ?)",
