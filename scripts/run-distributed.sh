@@ -3,7 +3,11 @@
 # the Helm/compose layout:
 #   MariaDB (scripts/test-databases.sh) ← compute ←gRPC→ cluster-manager
 #   MariaDB (database <DARWIN_DB>_mlflow) ← mlflow (artifacts in $DARWIN_RUN_DIR/mlflow-data/artifacts)
-#   nginx (deploy/nginx) → /compute/, /cluster-manager/, /mlflow-lib/, /mlflow-app/, /<env>/<id>-dashboard|jupyter/
+#   MariaDB (<DARWIN_DB>_artifact_builder) ← artifact-builder (pushes to $DARWIN_REGISTRY)
+#   MariaDB (<DARWIN_DB>_ml_serve) ← ml-serve →gRPC cluster-manager, →HTTP mlflow, artifact-builder
+#   nginx (deploy/nginx) → /compute/, /cluster-manager/, /mlflow-lib/, /mlflow-app/, /ml-serve/,
+#                          /artifact-builder/, /<env>/<id>-dashboard|jupyter/, and everything else
+#                          (deployed models at /<serve>/) → cluster-manager, which proxies to the model replicas
 #
 #   scripts/run-distributed.sh          # build, start everything in the background, print the URLs
 #   scripts/run-distributed.sh stop     # stop what it started
@@ -13,10 +17,16 @@
 #   DARWIN_NGINX_ADDR [127.0.0.1:8088]   DARWIN_COMPUTE_HTTP [127.0.0.1:8000]   DARWIN_COMPUTE_GRPC [127.0.0.1:9092]
 #   DARWIN_CM_HTTP [127.0.0.1:8080]      DARWIN_CM_GRPC [127.0.0.1:9091]        DARWIN_DB [darwin]
 #   DARWIN_MLFLOW_HTTP [127.0.0.1:5000]  DARWIN_MLFLOW_DB [<DARWIN_DB>_mlflow]
+#   DARWIN_ML_SERVE_HTTP [127.0.0.1:8100]          DARWIN_ML_SERVE_DB [<DARWIN_DB>_ml_serve]
+#   DARWIN_ARTIFACT_BUILDER_HTTP [127.0.0.1:8101]  DARWIN_ARTIFACT_BUILDER_DB [<DARWIN_DB>_artifact_builder]
+#   DARWIN_REGISTRY [localhost:5000/darwin] (where artifact-builder pushes; ml-serve records images there)
+#   DARWIN_ADMIN_TOKEN [random, kept in $DARWIN_RUN_DIR/ml-serve-admin-token] (ml-serve's admin bearer token)
 #   DARWIN_RUN_DIR [.cache/distributed]  DARWIN_PUBLIC_URL [http://<nginx addr>]
-# Logs: $DARWIN_RUN_DIR/{compute,cluster-manager,mlflow,nginx-error,nginx-access}.log
+# Logs: $DARWIN_RUN_DIR/{compute,cluster-manager,mlflow,ml-serve,artifact-builder,nginx-error,nginx-access}.log
 # After starting, a smoke check goes through nginx: compute and cluster-manager health, the MLflow tracking API
-# (experiments/search under /mlflow-lib) and the app layer's /mlflow-app/healthcheck.
+# (experiments/search under /mlflow-lib), the app layer's /mlflow-app/healthcheck, ml-serve's health and its
+# serve list with the admin token (and a 4xx without it), artifact-builder's health, and a path of no service
+# answered by cluster-manager (where deployed models live).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +39,11 @@ CM_GRPC=${DARWIN_CM_GRPC:-127.0.0.1:9091}
 DB=${DARWIN_DB:-darwin}
 MLFLOW_HTTP=${DARWIN_MLFLOW_HTTP:-127.0.0.1:5000}
 MLFLOW_DB=${DARWIN_MLFLOW_DB:-${DB}_mlflow}
+ML_SERVE_HTTP=${DARWIN_ML_SERVE_HTTP:-127.0.0.1:8100}
+ML_SERVE_DB=${DARWIN_ML_SERVE_DB:-${DB}_ml_serve}
+AB_HTTP=${DARWIN_ARTIFACT_BUILDER_HTTP:-127.0.0.1:8101}
+AB_DB=${DARWIN_ARTIFACT_BUILDER_DB:-${DB}_artifact_builder}
+REGISTRY=${DARWIN_REGISTRY:-localhost:5000/darwin}
 PUBLIC_URL=${DARWIN_PUBLIC_URL:-http://$NGINX_ADDR}
 BIN=${BIN:-$ROOT/bin}
 GO=${GO:-go}
@@ -82,6 +97,8 @@ stop_all() {
 	local cm_sid=""
 	[ -f "$(pidfile cluster-manager)" ] && cm_sid=$(cat "$(pidfile cluster-manager)")
 	stop_one nginx
+	stop_one ml-serve
+	stop_one artifact-builder
 	stop_one mlflow
 	stop_one compute
 	stop_one cluster-manager
@@ -91,7 +108,7 @@ stop_all() {
 }
 
 status() {
-	for name in cluster-manager compute mlflow nginx; do
+	for name in cluster-manager compute mlflow artifact-builder ml-serve nginx; do
 		if running "$name"; then echo "$name: running (pid $(cat "$(pidfile "$name")"))"; else echo "$name: stopped"; fi
 	done
 }
@@ -114,6 +131,18 @@ start_bg() { # start_bg NAME LOG CMD...: run detached in its own session, record
 	echo $! > "$(pidfile "$name")"
 }
 
+admin_token() { # ADMIN_TOKEN: $DARWIN_ADMIN_TOKEN, else the one kept in the run directory, else a new one
+	local f=$RUN_DIR/ml-serve-admin-token
+	if [ -n "${DARWIN_ADMIN_TOKEN:-}" ]; then
+		ADMIN_TOKEN=$DARWIN_ADMIN_TOKEN
+	elif [ -s "$f" ]; then
+		ADMIN_TOKEN=$(cat "$f")
+	else
+		ADMIN_TOKEN=$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	fi
+	(umask 077 && printf '%s\n' "$ADMIN_TOKEN" > "$f")
+}
+
 render_nginx() {
 	local dir=$RUN_DIR/nginx
 	mkdir -p "$dir"
@@ -122,6 +151,8 @@ render_nginx() {
 		-e "s|\${COMPUTE_UPSTREAM}|$COMPUTE_HTTP|g" \
 		-e "s|\${CLUSTER_MANAGER_UPSTREAM}|$CM_HTTP|g" \
 		-e "s|\${MLFLOW_UPSTREAM}|$MLFLOW_HTTP|g" \
+		-e "s|\${ML_SERVE_UPSTREAM}|$ML_SERVE_HTTP|g" \
+		-e "s|\${ARTIFACT_BUILDER_UPSTREAM}|$AB_HTTP|g" \
 		"$ROOT/deploy/nginx/darwin.conf.template" > "$dir/darwin.conf"
 	sed -e "s|\${NGINX_RUNDIR}|$dir|g" "$ROOT/deploy/nginx/nginx.conf.template" > "$dir/nginx.conf"
 	"$NGINX" -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
@@ -138,6 +169,15 @@ smoke_one() { # smoke_one WHAT EXPECTED-SUBSTRING CURL-ARGS...: one request thro
 	log "smoke check ok: $what"
 }
 
+smoke_status() { # smoke_status WHAT CODE URL: the request through nginx answers exactly CODE
+	local what=$1 want=$2 url=$3 code
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$url" 2>&1) || true
+	if [ "$code" != "$want" ]; then
+		log "smoke check FAILED: $what: HTTP $code, want $want"; return 1
+	fi
+	log "smoke check ok: $what"
+}
+
 smoke() { # requests through nginx to every service; on failure stop everything and exit non-zero
 	local base="http://$NGINX_ADDR" ok=1
 	smoke_one "GET /compute/healthcheck" "" "$base/compute/healthcheck" || ok=0
@@ -148,6 +188,20 @@ smoke() { # requests through nginx to every service; on failure stop everything 
 	smoke_one "GET /mlflow-lib/api/2.0/mlflow/experiments/search" '"experiment_id"' \
 		"$base/mlflow-lib/api/2.0/mlflow/experiments/search?max_results=10" || ok=0
 	smoke_one "GET /mlflow-app/healthcheck" '"SUCCESS"' "$base/mlflow-app/healthcheck" || ok=0
+	smoke_one "GET /ml-serve/healthcheck" '"SUCCESS"' "$base/ml-serve/healthcheck" || ok=0
+	# The admin token authenticates (the bootstrap on start set it); the header is read from stdin so the token
+	# never shows in argv.
+	smoke_one "GET /ml-serve/api/v1/serve (admin token)" '"status":"SUCCESS"' -H @- "$base/ml-serve/api/v1/serve" \
+		<<<"Authorization: Bearer $ADMIN_TOKEN" || ok=0
+	smoke_status "GET /ml-serve/api/v1/serve (no token)" 400 "$base/ml-serve/api/v1/serve" || ok=0
+	smoke_one "GET /artifact-builder/healthcheck" '"SUCCESS"' "$base/artifact-builder/healthcheck" || ok=0
+	smoke_one "GET /artifact-builder/task" '"status":"SUCCESS"' "$base/artifact-builder/task?limit=1" || ok=0
+	# No service claims /no-such-serve/: nginx hands it to cluster-manager (the model-server proxy), whose
+	# answer for a serve that is not deployed is a 404 of its own, not nginx's.
+	smoke_status "GET /darwin-smoke-no-such-serve/ (cluster-manager)" 404 "$base/darwin-smoke-no-such-serve/" || ok=0
+	if curl -sS --max-time 10 "$base/darwin-smoke-no-such-serve/" 2>/dev/null | grep -q '<center>nginx'; then
+		log "smoke check FAILED: /darwin-smoke-no-such-serve/ was answered by nginx itself, not cluster-manager"; ok=0
+	fi
 	if [ "$ok" -ne 1 ]; then
 		log "smoke checks failed; logs in $RUN_DIR; stopping"
 		stop_all
@@ -157,7 +211,7 @@ smoke() { # requests through nginx to every service; on failure stop everything 
 
 start() {
 	mkdir -p "$RUN_DIR"
-	for name in cluster-manager compute mlflow nginx; do
+	for name in cluster-manager compute mlflow artifact-builder ml-serve nginx; do
 		if running "$name"; then log "$name is already running; '$0 stop' first"; exit 1; fi
 	done
 
@@ -167,10 +221,10 @@ start() {
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx >&2
 	fi
 
-	log "building compute, cluster-manager and mlflow into $BIN"
+	log "building compute, cluster-manager, mlflow, ml-serve and artifact-builder into $BIN"
 	mkdir -p "$BIN"
 	(cd "$ROOT" && $GO build -o "$BIN/" ./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager \
-		./services/mlflow/cmd/mlflow)
+		./services/mlflow/cmd/mlflow ./services/ml-serve/cmd/ml-serve ./services/artifact-builder/cmd/artifact-builder)
 
 	log "starting MariaDB"
 	eval "$(bash "$ROOT/scripts/test-databases.sh")"
@@ -182,6 +236,14 @@ start() {
 	local mlflow_dsn="mysql://root@tcp(127.0.0.1:3306)/$MLFLOW_DB"
 	log "migrating $mlflow_dsn"
 	"$BIN/mlflow" migrate -mlflow.db.dsn="$mlflow_dsn" >>"$RUN_DIR/mlflow.log" 2>&1
+	mysql -uroot -h127.0.0.1 --protocol=tcp -e "CREATE DATABASE IF NOT EXISTS \`$AB_DB\`"
+	local ab_dsn="mysql://root@tcp(127.0.0.1:3306)/$AB_DB"
+	log "migrating $ab_dsn"
+	"$BIN/artifact-builder" migrate -artifact-builder.db.dsn="$ab_dsn" >>"$RUN_DIR/artifact-builder.log" 2>&1
+	mysql -uroot -h127.0.0.1 --protocol=tcp -e "CREATE DATABASE IF NOT EXISTS \`$ML_SERVE_DB\`"
+	local ml_serve_dsn="mysql://root@tcp(127.0.0.1:3306)/$ML_SERVE_DB"
+	log "migrating $ml_serve_dsn"
+	"$BIN/ml-serve" migrate -ml-serve.db.dsn="$ml_serve_dsn" >>"$RUN_DIR/ml-serve.log" 2>&1
 
 	log "starting cluster-manager on $CM_HTTP (gRPC $CM_GRPC)"
 	start_bg cluster-manager "$RUN_DIR/cluster-manager.log" "$BIN/cluster-manager" \
@@ -200,6 +262,26 @@ start() {
 		-mlflow.data-dir="$RUN_DIR/mlflow-data" -mlflow.artifact-store="$RUN_DIR/mlflow-data/artifacts"
 	wait_http mlflow "http://$MLFLOW_HTTP/readyz"
 
+	log "starting artifact-builder on $AB_HTTP (pushing to $REGISTRY)"
+	start_bg artifact-builder "$RUN_DIR/artifact-builder.log" "$BIN/artifact-builder" \
+		-server.http-addr="$AB_HTTP" -server.grpc-addr= -artifact-builder.db.dsn="$ab_dsn" \
+		-artifact-builder.data-dir="$RUN_DIR/artifact-builder-data" -artifact-builder.registry="$REGISTRY" \
+		-artifact-builder.public-url="$PUBLIC_URL/artifact-builder"
+	wait_http artifact-builder "http://$AB_HTTP/readyz"
+
+	admin_token
+	log "starting ml-serve on $ML_SERVE_HTTP (admin token in $RUN_DIR/ml-serve-admin-token)"
+	# The token reaches ml-serve through its environment and config file, not argv (visible to every user).
+	printf 'ml_serve:\n  bootstrap_admin_token: "${DARWIN_ADMIN_TOKEN}"\n' > "$RUN_DIR/ml-serve.yaml"
+	DARWIN_ADMIN_TOKEN=$ADMIN_TOKEN start_bg ml-serve "$RUN_DIR/ml-serve.log" "$BIN/ml-serve" \
+		-config.file="$RUN_DIR/ml-serve.yaml" -server.http-addr="$ML_SERVE_HTTP" -server.grpc-addr= \
+		-ml-serve.db.dsn="$ml_serve_dsn" -ml-serve.data-dir="$RUN_DIR/ml-serve-data" \
+		-ml-serve.cluster-manager-addr="$CM_GRPC" -ml-serve.mlflow-url="http://$MLFLOW_HTTP/mlflow-lib" \
+		-ml-serve.artifact-builder-url="http://$AB_HTTP" -ml-serve.artifact-builder-public-url="$PUBLIC_URL/artifact-builder" \
+		-ml-serve.public-url="$PUBLIC_URL" -ml-serve.container-registry="${REGISTRY%%/*}" \
+		-ml-serve.image-repository="${REGISTRY#*/}"
+	wait_http ml-serve "http://$ML_SERVE_HTTP/readyz"
+
 	log "starting nginx on $NGINX_ADDR"
 	render_nginx
 	local dir=$RUN_DIR/nginx
@@ -215,9 +297,13 @@ Darwin is running as separate services (logs in $RUN_DIR):
   compute           http://$NGINX_ADDR/compute/healthcheck    (direct: http://$COMPUTE_HTTP)
   cluster-manager   http://$NGINX_ADDR/cluster-manager/healthcheck    (direct: http://$CM_HTTP)
   mlflow            MLFLOW_TRACKING_URI=http://$NGINX_ADDR/mlflow-lib    app: http://$NGINX_ADDR/mlflow-app/healthcheck    (direct: http://$MLFLOW_HTTP)
+  ml-serve          http://$NGINX_ADDR/ml-serve/healthcheck    (direct: http://$ML_SERVE_HTTP; token: $RUN_DIR/ml-serve-admin-token)
+  artifact-builder  http://$NGINX_ADDR/artifact-builder/healthcheck    (direct: http://$AB_HTTP; pushes to $REGISTRY)
+  deployed models   http://$NGINX_ADDR/<serve>/    (through cluster-manager)
   Ray dashboards    http://$NGINX_ADDR/<cloud_env>/<cluster_id>-dashboard/
-  database          mysql://root@127.0.0.1:3306/$DB (mlflow: $MLFLOW_DB)
+  database          mysql://root@127.0.0.1:3306/$DB (mlflow: $MLFLOW_DB, ml-serve: $ML_SERVE_DB, artifact-builder: $AB_DB)
 Quick start:  curl -X POST http://$NGINX_ADDR/compute/cluster -H 'Content-Type: application/json' -d @cluster.json
+              curl -H "Authorization: Bearer \$(cat $RUN_DIR/ml-serve-admin-token)" http://$NGINX_ADDR/ml-serve/api/v1/serve
 Stop with:    $0 stop
 MSG
 }

@@ -146,12 +146,14 @@ func chartDirs(t testing.TB) map[string]string {
 	root := t.TempDir()
 	stage(t, root)
 	return map[string]string{
-		"darwin-lib":      filepath.Join(root, "charts", "darwin-lib"),
-		"compute":         filepath.Join(root, "charts", "compute"),
-		"cluster-manager": filepath.Join(root, "charts", "cluster-manager"),
-		"mlflow":          filepath.Join(root, "charts", "mlflow"),
-		"datastores":      filepath.Join(root, "charts", "datastores"),
-		"darwin":          filepath.Join(root, "darwin"),
+		"darwin-lib":       filepath.Join(root, "charts", "darwin-lib"),
+		"compute":          filepath.Join(root, "charts", "compute"),
+		"cluster-manager":  filepath.Join(root, "charts", "cluster-manager"),
+		"mlflow":           filepath.Join(root, "charts", "mlflow"),
+		"ml-serve":         filepath.Join(root, "charts", "ml-serve"),
+		"artifact-builder": filepath.Join(root, "charts", "artifact-builder"),
+		"datastores":       filepath.Join(root, "charts", "datastores"),
+		"darwin":           filepath.Join(root, "darwin"),
 	}
 }
 
@@ -255,6 +257,7 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("render: %v", err)
 			}
+			got = maskRandomTokens(got)
 			golden := filepath.Join(helmDir(t), "testdata", "golden", tc.name+".yaml")
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
@@ -346,10 +349,24 @@ func TestRenderContents(t *testing.T) {
 			},
 		},
 		{
-			name:        "inference has no compute",
-			files:       []string{"presets/inference.yaml"},
-			contains:    []string{"name: darwin-cluster-manager", "name: darwin-mlflow"},
-			notContains: []string{"darwin-compute"},
+			name:  "inference has serving without compute",
+			files: []string{"presets/inference.yaml"},
+			contains: []string{
+				"name: darwin-cluster-manager", "name: darwin-mlflow",
+				`image: "localhost:5000/darwin/ml-serve:latest"`,
+				`image: "localhost:5000/darwin/artifact-builder:latest"`,
+				`path: "/ml-serve(/|$)(.*)"`,
+				`path: "/artifact-builder(/|$)(.*)"`,
+				`value: "sqlite:///data/ml-serve.db"`,
+				`value: "sqlite:///data/artifact-builder.db"`,
+				"kind: Secret\nmetadata:\n  name: darwin-ml-serve-admin-token",
+				"cluster_manager_addr: darwin-cluster-manager:9091",
+				"mlflow_url: http://darwin-mlflow:5000/mlflow-lib",
+				"artifact_builder_url: http://darwin-artifact-builder:8000",
+				"claimName: darwin-ml-serve-data",
+				"claimName: darwin-artifact-builder-data",
+			},
+			notContains: []string{"darwin-compute", "kind: Job"},
 		},
 		{
 			name:  "all runs datastores and a plain migration Job",
@@ -360,6 +377,12 @@ func TestRenderContents(t *testing.T) {
 				"CREATE DATABASE IF NOT EXISTS `darwin_mlflow`;",
 				"name: darwin-compute-migrate",
 				"name: darwin-mlflow-migrate",
+				"name: darwin-ml-serve-migrate",
+				"name: darwin-artifact-builder-migrate",
+				"CREATE DATABASE IF NOT EXISTS `darwin_ml_serve`;",
+				"CREATE DATABASE IF NOT EXISTS `darwin_artifact_builder`;",
+				`value: "mysql://darwin:$(DARWIN_DB_PASSWORD)@tcp(darwin-mysql:3306)/darwin_ml_serve"`,
+				`value: "mysql://darwin:$(DARWIN_DB_PASSWORD)@tcp(darwin-mysql:3306)/darwin_artifact_builder"`,
 				"kind: HorizontalPodAutoscaler", "kind: PodDisruptionBudget",
 			},
 			notContains: []string{"helm.sh/hook"},
@@ -399,7 +422,21 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"unknown top-level key", []string{"computee.enabled=true"}, "computee"},
 		{"port out of range", []string{"compute.ports.http=70000"}, "http"},
 		{"bad datastore quantity", []string{"datastores.mysql.storage=lots"}, "storage"},
-		{"service not built yet", []string{"ml-serve.enabled=true"}, "not built yet"},
+		{"service not built yet", []string{"feature-store.enabled=true"}, "feature-store.enabled: the feature-store service is not built yet"},
+		{"another service not built yet", []string{"workflow.enabled=true"}, "workflow service is not built yet"},
+		{"ml-serve unknown key", []string{"ml-serve.enabled=true", "ml-serve.replica=2"}, "replica"},
+		{"ml-serve port out of range", []string{"ml-serve.enabled=true", "ml-serve.ports.http=70000"}, "http"},
+		{"ml-serve mlflow url not a URL", []string{"ml-serve.enabled=true", "ml-serve.config.ml_serve.mlflow_url=darwin-mlflow"}, "mlflow_url"},
+		{"ml-serve cluster-manager addr with scheme", []string{"ml-serve.enabled=true", "ml-serve.config.ml_serve.cluster_manager_addr=http://cm:9091"}, "cluster_manager_addr"},
+		{"ml-serve bad ingress prefix", []string{"ml-serve.enabled=true", "ml-serve.ingress.prefix=/ml-serve"}, "prefix"},
+		{"ml-serve admin token key", []string{"ml-serve.enabled=true", "ml-serve.adminToken.key=a b"}, "key"},
+		{"ml-serve sqlite with several replicas", []string{"ml-serve.enabled=true", "ml-serve.replicas=2"}, "ml-serve.replicas > 1 needs global.db.driver=mysql"},
+		{"ml-serve sqlite autoscaled", []string{"ml-serve.enabled=true", "ml-serve.autoscaling.enabled=true"}, "ml-serve.autoscaling.enabled needs global.db.driver=mysql"},
+		{"artifact-builder unknown key", []string{"artifact-builder.enabled=true", "artifact-builder.registry=x"}, "registry"},
+		{"artifact-builder concurrency zero", []string{"artifact-builder.enabled=true", "artifact-builder.config.artifact_builder.concurrency=0"}, "concurrency"},
+		{"artifact-builder public url not a URL", []string{"artifact-builder.enabled=true", "artifact-builder.config.artifact_builder.public_url=localhost/ab"}, "public_url"},
+		{"artifact-builder sqlite with several replicas", []string{"artifact-builder.enabled=true", "artifact-builder.replicas=3"}, "artifact-builder.replicas > 1 needs global.db.driver=mysql"},
+		{"artifact-builder sqlite autoscaled", []string{"artifact-builder.enabled=true", "artifact-builder.autoscaling.enabled=true"}, "artifact-builder.autoscaling.enabled needs"},
 		{"sqlite with several replicas", []string{"compute.replicas=2"}, "needs global.db.driver=mysql"},
 		{"mlflow unknown key", []string{"mlflow.replica=2"}, "replica"},
 		{"mlflow unknown artifact store", []string{"mlflow.artifacts.type=gcs"}, "type"},
@@ -438,11 +475,15 @@ func TestServiceChartsAreThin(t *testing.T) {
 	// mlflow's own templates: a Deployment with the artifact store's Secret env, the tokens volume and the
 	// data claim, the claim itself, an Ingress for two prefixes without rewrite, the config with app settings
 	// merged in, and the helpers behind them. Everything else is the library's.
+	// ml-serve and artifact-builder own their Deployment (admin token Secret env / registry credentials volume,
+	// SQLite claim), the claim, ml-serve's admin token Secret and the helpers behind them.
 	own := map[string]bool{
 		"mlflow/deployment.yaml": true, "mlflow/pvc.yaml": true, "mlflow/ingress.yaml": true,
 		"mlflow/configmap.yaml": true, "mlflow/_helpers.tpl": true,
+		"ml-serve/deployment.yaml": true, "ml-serve/pvc.yaml": true, "ml-serve/secret.yaml": true, "ml-serve/_helpers.tpl": true,
+		"artifact-builder/deployment.yaml": true, "artifact-builder/pvc.yaml": true, "artifact-builder/_helpers.tpl": true,
 	}
-	for _, svc := range []string{"compute", "cluster-manager", "mlflow"} {
+	for _, svc := range []string{"compute", "cluster-manager", "mlflow", "ml-serve", "artifact-builder"} {
 		files, err := filepath.Glob(filepath.Join(helmDir(t), "charts", svc, "templates", "*"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("%s templates: %v (%d files)", svc, err, len(files))

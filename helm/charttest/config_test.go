@@ -178,7 +178,9 @@ func TestDarwinInitValuesInstall(t *testing.T) {
 				"kind: StatefulSet\nmetadata:\n  name: darwin-mysql"},
 			[]string{"helm.sh/hook"}},
 		{"inference", []string{"--preset", "inference"},
-			[]string{"name: darwin-cluster-manager\n", "name: darwin-mlflow\n", "name: darwin-mlflow-migrate"},
+			[]string{"name: darwin-cluster-manager\n", "name: darwin-mlflow\n", "name: darwin-mlflow-migrate",
+				"name: darwin-ml-serve\n", "name: darwin-ml-serve-migrate", "name: darwin-artifact-builder\n",
+				"name: darwin-artifact-builder-migrate", "CREATE DATABASE IF NOT EXISTS `darwin_ml_serve`;"},
 			[]string{"helm.sh/hook", "name: darwin-compute\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

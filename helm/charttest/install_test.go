@@ -25,8 +25,8 @@ func TestMain(m *testing.M) { kubetest.Main(m) }
 
 const ns = "darwin"
 
-// TestInstallUmbrella installs the umbrella (training preset: compute, cluster-manager and mlflow; external
-// MySQL so the migration hooks render; datastores off) into a real kube-apiserver with the Helm SDK and checks the objects with client-go.
+// TestInstallUmbrella installs the umbrella (training preset: compute, cluster-manager and mlflow, plus
+// ml-serve and artifact-builder; external MySQL so the migration hooks render; datastores off) into a real kube-apiserver with the Helm SDK and checks the objects with client-go.
 //
 // There is no kubelet or job controller, and Helm waits for pre-install hook Jobs to complete even with
 // Wait: false. Instead of DisableHooks (which would leave the hook path untested), a goroutine plays the job
@@ -55,8 +55,8 @@ func TestInstallUmbrella(t *testing.T) {
 	inst.Wait = false
 	inst.Timeout = time.Minute
 
-	// Both services on MySQL migrate in pre-install hooks: compute and mlflow.
-	hookJobs := []string{"darwin-compute-migrate", "darwin-mlflow-migrate"}
+	// Every service on MySQL migrates in a pre-install hook: compute, mlflow, ml-serve and artifact-builder.
+	hookJobs := []string{"darwin-compute-migrate", "darwin-mlflow-migrate", "darwin-ml-serve-migrate", "darwin-artifact-builder-migrate"}
 	seen := map[string]chan hookSeen{}
 	playJobController := func() {
 		for _, name := range hookJobs {
@@ -66,7 +66,8 @@ func TestInstallUmbrella(t *testing.T) {
 	}
 	playJobController()
 
-	vals := loadValues(t, []string{"presets/training.yaml", "ci/mysql-ingress-on.yaml"})
+	serving := []string{"ml-serve.enabled=true", "artifact-builder.enabled=true"}
+	vals := loadValues(t, []string{"presets/training.yaml", "ci/mysql-ingress-on.yaml"}, serving...)
 	start := time.Now()
 	rel, err := inst.RunWithContext(ctx, loadUmbrella(t), vals)
 	if err != nil {
@@ -86,6 +87,8 @@ func TestInstallUmbrella(t *testing.T) {
 	for _, hj := range []struct{ name, svc, dsnEnd string }{
 		{"darwin-compute-migrate", "compute", "/darwin"},
 		{"darwin-mlflow-migrate", "mlflow", "/darwin_mlflow"},
+		{"darwin-ml-serve-migrate", "ml-serve", "/darwin_ml_serve"},
+		{"darwin-artifact-builder-migrate", "artifact-builder", "/darwin_artifact_builder"},
 	} {
 		h := <-seen[hj.name]
 		if h.err != nil {
@@ -128,6 +131,8 @@ func TestInstallUmbrella(t *testing.T) {
 		{"darwin-compute", "localhost:5000/darwin/compute:latest", 8000, 9092, "darwin-compute"},
 		{"darwin-cluster-manager", "localhost:5000/darwin/cluster-manager:latest", 8080, 9091, "darwin-cluster-manager"},
 		{"darwin-mlflow", "localhost:5000/darwin/mlflow:latest", 5000, 0, "darwin-mlflow"},
+		{"darwin-ml-serve", "localhost:5000/darwin/ml-serve:latest", 8000, 0, "darwin-ml-serve"},
+		{"darwin-artifact-builder", "localhost:5000/darwin/artifact-builder:latest", 8000, 0, "darwin-artifact-builder"},
 	} {
 		dep, err := kc.AppsV1().Deployments(ns).Get(ctx, d.name, metav1.GetOptions{})
 		if err != nil {
@@ -220,8 +225,10 @@ func TestInstallUmbrella(t *testing.T) {
 
 	// Ingresses with the original regex paths and rewrite.
 	for name, path := range map[string]string{
-		"darwin-compute":         "/compute(/|$)(.*)",
-		"darwin-cluster-manager": "/cluster-manager(/|$)(.*)",
+		"darwin-compute":          "/compute(/|$)(.*)",
+		"darwin-cluster-manager":  "/cluster-manager(/|$)(.*)",
+		"darwin-ml-serve":         "/ml-serve(/|$)(.*)",
+		"darwin-artifact-builder": "/artifact-builder(/|$)(.*)",
 	} {
 		ing, err := kc.NetworkingV1().Ingresses(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -268,13 +275,53 @@ func TestInstallUmbrella(t *testing.T) {
 		t.Errorf("role darwin-compute: %v, want not found", err)
 	}
 
+	// ml-serve: MySQL, so no claim and a rolling update; its admin token comes from the Secret the chart
+	// generated, and the wiring to cluster-manager, mlflow and artifact-builder is in its config.
+	sdep, err := kc.AppsV1().Deployments(ns).Get(ctx, "darwin-ml-serve", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sdep.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		t.Error("darwin-ml-serve uses Recreate on MySQL")
+	}
+	if tok := envVar(sdep.Spec.Template.Spec.Containers[0].Env, "DARWIN_ADMIN_TOKEN"); tok == nil || tok.ValueFrom == nil ||
+		tok.ValueFrom.SecretKeyRef == nil || tok.ValueFrom.SecretKeyRef.Name != "darwin-ml-serve-admin-token" {
+		t.Errorf("darwin-ml-serve DARWIN_ADMIN_TOKEN %+v", tok)
+	}
+	sec, err := kc.CoreV1().Secrets(ns).Get(ctx, "darwin-ml-serve-admin-token", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("admin token Secret: %v", err)
+	}
+	token := string(sec.Data["admin-token"])
+	if len(token) != 40 {
+		t.Errorf("generated admin token %q, want 40 characters", token)
+	}
+	scm, err := kc.CoreV1().ConfigMaps(ns).Get(ctx, "darwin-ml-serve-config", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cluster_manager_addr: darwin-cluster-manager:9091", "mlflow_url: http://darwin-mlflow:5000/mlflow-lib",
+		"artifact_builder_url: http://darwin-artifact-builder:8000", "bootstrap_admin_token: ${DARWIN_ADMIN_TOKEN}"} {
+		if !strings.Contains(scm.Data["config.yaml"], want) {
+			t.Errorf("ml-serve config lacks %q:\n%s", want, scm.Data["config.yaml"])
+		}
+	}
+	if strings.Contains(scm.Data["config.yaml"], token) {
+		t.Error("the admin token is in the ConfigMap")
+	}
+	for _, name := range []string{"darwin-ml-serve-data", "darwin-artifact-builder-data"} {
+		if _, err := kc.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("claim %s on MySQL: %v, want not found", name, err)
+		}
+	}
+
 	// An upgrade runs the migrations again (pre-upgrade) before scaling compute out.
 	playJobController()
 	up := action.NewUpgrade(cfg)
 	up.Namespace = ns
 	up.Timeout = time.Minute
 	rel, err = up.RunWithContext(ctx, "darwin", loadUmbrella(t), loadValues(t,
-		[]string{"presets/training.yaml", "ci/mysql-ingress-on.yaml"}, "compute.replicas=2"))
+		[]string{"presets/training.yaml", "ci/mysql-ingress-on.yaml"}, append(serving, "compute.replicas=2")...))
 	if err != nil {
 		t.Fatalf("helm upgrade: %v", err)
 	}
@@ -292,6 +339,14 @@ func TestInstallUmbrella(t *testing.T) {
 	}
 	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 2 {
 		t.Errorf("darwin-compute replicas after upgrade %v, want 2", dep.Spec.Replicas)
+	}
+	// The upgrade read the generated admin token back (lookup) instead of rotating it.
+	sec, err = kc.CoreV1().Secrets(ns).Get(ctx, "darwin-ml-serve-admin-token", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(sec.Data["admin-token"]); got != token {
+		t.Errorf("admin token after upgrade %q, want the installed %q", got, token)
 	}
 }
 

@@ -54,7 +54,10 @@ func renderNginx(t *testing.T, runDir, listen, compute, clusterManager string) s
 		"${NGINX_LISTEN}", listen,
 		"${COMPUTE_UPSTREAM}", compute,
 		"${CLUSTER_MANAGER_UPSTREAM}", clusterManager,
-		"${MLFLOW_UPSTREAM}", "127.0.0.1:9", // mlflow is not started by these tests
+		// mlflow, ml-serve and artifact-builder are not started by these tests.
+		"${MLFLOW_UPSTREAM}", "127.0.0.1:9",
+		"${ML_SERVE_UPSTREAM}", "127.0.0.1:9",
+		"${ARTIFACT_BUILDER_UPSTREAM}", "127.0.0.1:9",
 	).Replace(read("darwin.conf.template"))
 	main := strings.ReplaceAll(read("nginx.conf.template"), "${NGINX_RUNDIR}", runDir)
 	for name, text := range map[string]string{"darwin.conf": server, "nginx.conf": main} {
@@ -195,9 +198,11 @@ func TestE2EQuickStartThroughNginx(t *testing.T) {
 	if code, body := getRaw(t, base+"/cluster-manager/cluster-manager/healthcheck"); code != http.StatusOK {
 		t.Errorf("GET /cluster-manager/cluster-manager/healthcheck through nginx = %d %q: the prefix is not stripped", code, body)
 	}
-	// An unknown prefix is nginx's own 404, not a service's.
-	if code, body := getRaw(t, base+"/no-such-service/healthcheck"); code != http.StatusNotFound || !strings.Contains(body, "nginx") {
-		t.Errorf("GET /no-such-service/healthcheck = %d %q, want nginx's 404", code, body)
+	// A path no service claims goes to cluster-manager unchanged (deployed models answer at /<serve>/ through
+	// its proxy); with no such serve that is cluster-manager's JSON 404, not nginx's page.
+	if code, body := getRaw(t, base+"/no-such-service/healthcheck"); code != http.StatusNotFound ||
+		strings.Contains(body, "<center>nginx") || !strings.Contains(body, `"not_found"`) {
+		t.Errorf("GET /no-such-service/healthcheck = %d %q, want cluster-manager's JSON 404", code, body)
 	}
 	if code, body := getRaw(t, base+"/cluster-manager/healthcheck"); code != http.StatusOK {
 		t.Fatalf("GET /cluster-manager/healthcheck through nginx = %d %q", code, body)
@@ -265,13 +270,18 @@ func TestRunDistributedScript(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(runDir) })
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)) }
 	nginxAddr := addr()
+	const adminToken = "e2e-run-distributed-admin-token"
 	root := repoRoot(t)
 	env := append(os.Environ(),
 		"DARWIN_RUN_DIR="+runDir, "BIN="+filepath.Join(runDir, "bin"), "DARWIN_DB="+dbName,
 		"DARWIN_NGINX_ADDR="+nginxAddr, "DARWIN_COMPUTE_HTTP="+addr(), "DARWIN_COMPUTE_GRPC="+addr(),
 		"DARWIN_CM_HTTP="+addr(), "DARWIN_CM_GRPC="+addr(),
-		// mlflow shares the fresh database (its tables and migration records are its own), so nothing is left behind.
-		"DARWIN_MLFLOW_HTTP="+addr(), "DARWIN_MLFLOW_DB="+dbName)
+		// mlflow, ml-serve and artifact-builder share the fresh database (their tables and migration records are
+		// their own), so nothing is left behind; the admin token is fixed so the test can use it.
+		"DARWIN_MLFLOW_HTTP="+addr(), "DARWIN_MLFLOW_DB="+dbName,
+		"DARWIN_ML_SERVE_HTTP="+addr(), "DARWIN_ML_SERVE_DB="+dbName,
+		"DARWIN_ARTIFACT_BUILDER_HTTP="+addr(), "DARWIN_ARTIFACT_BUILDER_DB="+dbName,
+		"DARWIN_ADMIN_TOKEN="+adminToken)
 	script := func(arg string) string {
 		cmd := exec.Command("bash", filepath.Join(root, "scripts", "run-distributed.sh"), arg)
 		cmd.Env = env
@@ -287,7 +297,7 @@ func TestRunDistributedScript(t *testing.T) {
 			script("stop")
 		}
 		if t.Failed() {
-			for _, name := range []string{"compute.log", "cluster-manager.log", "mlflow.log", "nginx/error.log"} {
+			for _, name := range []string{"compute.log", "cluster-manager.log", "mlflow.log", "ml-serve.log", "artifact-builder.log", "nginx/error.log"} {
 				raw, _ := os.ReadFile(filepath.Join(runDir, name))
 				t.Logf("%s:\n%s", name, tail(string(raw), 40))
 			}
@@ -296,13 +306,53 @@ func TestRunDistributedScript(t *testing.T) {
 	out := script("start")
 	base := "http://" + nginxAddr
 	for _, want := range []string{base + "/compute/healthcheck", base + "/cluster-manager/healthcheck",
-		base + "/mlflow-app/healthcheck", "smoke check ok: POST /mlflow-lib/api/2.0/mlflow/experiments/search", "Stop with:"} {
+		base + "/mlflow-app/healthcheck", "smoke check ok: POST /mlflow-lib/api/2.0/mlflow/experiments/search",
+		base + "/ml-serve/healthcheck", base + "/artifact-builder/healthcheck",
+		"smoke check ok: GET /ml-serve/api/v1/serve (admin token)", "smoke check ok: GET /ml-serve/api/v1/serve (no token)",
+		"smoke check ok: GET /artifact-builder/healthcheck", "smoke check ok: GET /darwin-smoke-no-such-serve/ (cluster-manager)",
+		"Stop with:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("start output lacks %q:\n%s", want, out)
 		}
 	}
-	if st := script("status"); strings.Count(st, ": running") != 4 {
+	if st := script("status"); strings.Count(st, ": running") != 6 {
 		t.Fatalf("status after start:\n%s", st)
+	}
+	if strings.Contains(out, adminToken) {
+		t.Errorf("start output shows the admin token:\n%s", out)
+	}
+
+	// ml-serve through nginx: the token given in DARWIN_ADMIN_TOKEN is the admin's, a wrong one is refused,
+	// and its config points at cluster-manager, mlflow and artifact-builder (it reports them as wired).
+	for _, tc := range []struct {
+		token string
+		code  int
+		want  string
+	}{
+		{adminToken, http.StatusOK, `"status":"SUCCESS"`},
+		{"not-" + adminToken, http.StatusForbidden, "Invalid or expired token."},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, base+"/ml-serve/api/v1/serve", nil)
+		req.Header.Set("Authorization", "Bearer "+tc.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || !strings.Contains(string(raw), tc.want) {
+			t.Errorf("GET /ml-serve/api/v1/serve with token %q: %d %s, want %d %s", tc.token, resp.StatusCode, raw, tc.code, tc.want)
+		}
+	}
+	if cmdline := processesOf(runDir); strings.Contains(strings.Join(cmdline, "\n"), adminToken) {
+		t.Errorf("the admin token is in a process's argv")
+	}
+	if code, body := getRaw(t, base+"/artifact-builder/task?limit=1"); code != http.StatusOK || !strings.Contains(body, `"status":"SUCCESS"`) {
+		t.Errorf("GET /artifact-builder/task through nginx: %d %s", code, body)
+	}
+	// Paths no service claims reach cluster-manager (deployed models at /<serve>/): its JSON 404, not nginx's.
+	if code, body := getRaw(t, base+"/no-such-serve/predict"); code != http.StatusNotFound || strings.Contains(body, "<center>nginx") {
+		t.Errorf("GET /no-such-serve/predict through nginx: %d %s, want cluster-manager's 404", code, body)
 	}
 
 	gw := &platform{t: t, base: base, waited: make(chan struct{})}
@@ -315,7 +365,7 @@ func TestRunDistributedScript(t *testing.T) {
 	// stop takes the running cluster's node processes down with cluster-manager.
 	script("stop")
 	stopped = true
-	if st := script("status"); strings.Count(st, ": stopped") != 4 {
+	if st := script("status"); strings.Count(st, ": stopped") != 6 {
 		t.Errorf("status after stop:\n%s", st)
 	}
 	testutil.Eventually(t, 15*time.Second, func() bool { return len(processesOf(runDir)) == 0 }, "no process of %s left", runDir)

@@ -60,8 +60,10 @@ var Services = []Service{
 	// mlflow keeps artifacts on its chart's volume by default (the original used S3/localstack); S3 is opt-in
 	// through mlflow.artifacts.type=s3 with a bucket, so the development MinIO is not switched on for it.
 	{Name: "mlflow", Datastores: []string{"mysql"}, Migrates: true},
-	{Name: "ml-serve", Requires: []string{"artifact-builder", "cluster-manager", "mlflow"}, Datastores: []string{"mysql", "s3"}},
-	{Name: "artifact-builder", Datastores: []string{"s3"}},
+	// ml-serve and artifact-builder keep everything in SQL (serves, deployments; the build queue and build logs)
+	// and push images to a container registry, so the Go port needs MySQL for them and not the original's S3.
+	{Name: "ml-serve", Requires: []string{"artifact-builder", "cluster-manager", "mlflow"}, Datastores: []string{"mysql"}, Migrates: true},
+	{Name: "artifact-builder", Datastores: []string{"mysql"}, Migrates: true},
 	{Name: "catalog", Datastores: []string{"mysql"}},
 	{Name: "chronos", Datastores: []string{"mysql", "kafka"}},
 	{Name: "workflow", Requires: []string{"compute", "cluster-manager"}, Datastores: []string{"mysql", "s3"}},
@@ -72,7 +74,9 @@ var Datastores = []string{"mysql", "kafka", "cassandra", "s3"}
 
 // Built is the set of services this repository ships a binary and chart for.
 // Everything else stays selectable but is written disabled.
-var Built = map[string]bool{"compute": true, "cluster-manager": true, "mlflow": true}
+var Built = map[string]bool{
+	"compute": true, "cluster-manager": true, "mlflow": true, "ml-serve": true, "artifact-builder": true,
+}
 
 func serviceByName(name string) (Service, bool) {
 	for _, s := range Services {

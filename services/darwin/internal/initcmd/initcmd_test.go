@@ -172,28 +172,28 @@ func TestPresetTraining(t *testing.T) {
 }
 
 func TestPresetInference(t *testing.T) {
-	out, v, _ := run(t, "", "--preset", "inference")
-	// serve + mlflow: cluster-manager (pulled by ml-serve) and mlflow are built.
-	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"cluster-manager", "mlflow"}) {
-		t.Errorf("inference enables %v, want cluster-manager + mlflow", got)
+	out, v, raw := run(t, "", "--preset", "inference")
+	// Spec §13: Inference = Serve + MLflow; serve pulls artifact-builder, and ml-serve pulls cluster-manager
+	// and mlflow. All of them are built.
+	want := []string{"cluster-manager", "mlflow", "ml-serve", "artifact-builder"}
+	if got := enabledServices(t, v); !reflect.DeepEqual(got, want) {
+		t.Errorf("inference enables %v, want %v", got, want)
 	}
-	if strings.Contains(out, "mlflow is not built yet") {
-		t.Errorf("mlflow is built but reported as not built:\n%s", out)
-	}
-	for _, svc := range []string{"ml-serve", "artifact-builder"} {
-		if !strings.Contains(out, svc+" is not built yet; it is left disabled") {
-			t.Errorf("no not-built notice for %s in:\n%s", svc, out)
-		}
+	if strings.Contains(out, "not built yet") {
+		t.Errorf("every inference service is built but a notice was printed:\n%s", out)
 	}
 	if enabled(t, v, "compute") {
 		t.Error("inference enabled compute")
 	}
-	// mlflow needs MySQL; S3 is for ml-serve and artifact-builder, which are not built.
+	// mlflow, ml-serve and artifact-builder keep their state in MySQL; the Go port's ml-serve and
+	// artifact-builder need no S3 (images go to a container registry).
 	if !enabled(t, v, "datastores", "mysql") {
-		t.Error("datastores.mysql disabled although mlflow needs it")
+		t.Error("datastores.mysql disabled although mlflow, ml-serve and artifact-builder need it")
 	}
-	if enabled(t, v, "datastores", "s3") {
-		t.Error("datastores.s3 enabled although no enabled service needs it")
+	for _, ds := range []string{"s3", "kafka", "cassandra"} {
+		if enabled(t, v, "datastores", ds) {
+			t.Errorf("datastores.%s enabled although no enabled service needs it", ds)
+		}
 	}
 	if g, ok := v["global"].(map[string]any); !ok || g["db"].(map[string]any)["driver"] != "mysql" {
 		t.Errorf("global.db.driver not mysql: %v", v["global"])
@@ -201,31 +201,20 @@ func TestPresetInference(t *testing.T) {
 	if !strings.Contains(out, "cluster-manager          dependency enabled") {
 		t.Errorf("summary does not mark cluster-manager as a dependency:\n%s", out)
 	}
-}
-
-func TestPresetInferenceWithEverythingBuilt(t *testing.T) {
-	saved := Built
-	t.Cleanup(func() { Built = saved })
-	Built = map[string]bool{}
-	for _, s := range Services {
-		Built[s.Name] = true
+	// The in-release MySQL does not exist when pre-install hooks run: every migrating service uses a plain Job.
+	for _, svc := range []string{"mlflow", "ml-serve", "artifact-builder"} {
+		if !strings.Contains(raw, svc+":\n  enabled: true  # direct\n  migration:\n    hook: false") {
+			t.Errorf("%s is not enabled as a direct choice with an in-release migration Job:\n%s", svc, raw)
+		}
 	}
-	out, v, _ := run(t, "", "--preset", "inference")
-	want := []string{"cluster-manager", "mlflow", "ml-serve", "artifact-builder"}
-	if got := enabledServices(t, v); !reflect.DeepEqual(got, want) {
-		t.Errorf("inference enables %v, want %v", got, want)
-	}
-	if !enabled(t, v, "datastores", "mysql") || !enabled(t, v, "datastores", "s3") || enabled(t, v, "datastores", "kafka") {
-		t.Errorf("inference datastores wrong: %v", v["datastores"])
-	}
-	if strings.Contains(out, "not built yet") {
-		t.Errorf("notice printed although everything is built:\n%s", out)
+	if !strings.Contains(raw, "  mysql:\n    enabled: true  # needed by mlflow, ml-serve, artifact-builder\n") {
+		t.Errorf("MySQL not attributed to mlflow, ml-serve and artifact-builder:\n%s", raw)
 	}
 }
 
 func TestAll(t *testing.T) {
 	out, v, _ := run(t, "", "--all")
-	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"compute", "cluster-manager", "mlflow"}) {
+	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"compute", "cluster-manager", "mlflow", "ml-serve", "artifact-builder"}) {
 		t.Errorf("--all enables %v, want the built services", got)
 	}
 	for _, s := range Services {
