@@ -342,3 +342,24 @@ func AppliedVersions(ctx context.Context, d *DB, component string) ([]int, error
 	}
 	return out, errors.Join(rows.Err())
 }
+
+// MigrateDSN opens the database at dsn, applies component's migrations and closes it: a service binary's
+// `migrate` subcommand.
+func MigrateDSN(ctx context.Context, dsn, component string, fsys fs.FS) error {
+	d, err := Open(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("open %s database: %w", component, err)
+	}
+	defer d.Close()
+	return Migrate(ctx, d, component, fsys)
+}
+
+// MigrateOnStart applies component's migrations when a service starts: always on SQLite (the embedded default,
+// one process owns the file), and on MySQL/PostgreSQL only when autoMigrate is set (production runs the
+// `migrate` subcommand as a deployment step instead).
+func MigrateOnStart(ctx context.Context, d *DB, autoMigrate bool, component string, fsys fs.FS) error {
+	if d.Dialect != SQLite && !autoMigrate {
+		return nil
+	}
+	return Migrate(ctx, d, component, fsys)
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/darwinml/darwin/pkg/db"
+	"github.com/darwinml/darwin/pkg/db/dbtest"
 )
 
 // A SQLite writer waits for the one ahead of it for as long as its context allows, even past SQLite's
@@ -94,4 +95,30 @@ func TestSQLiteCreatesDirectory(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("database file: %v", err)
 	}
+}
+
+// MigrateOnStart migrates SQLite always and MySQL/PostgreSQL only when auto-migrate is set.
+func TestMigrateOnStart(t *testing.T) {
+	dbtest.ForEachDialect(t, nil, func(t *testing.T, d *db.DB) {
+		ctx := t.Context()
+		if err := db.MigrateOnStart(ctx, d, false, "widgets", testMigrations); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.AppliedVersions(ctx, d, "widgets")
+		if d.Dialect == db.SQLite {
+			if err != nil || len(got) == 0 {
+				t.Fatalf("sqlite without auto-migrate: applied %v, %v; want migrated", got, err)
+			}
+			return
+		}
+		if err == nil && len(got) != 0 {
+			t.Fatalf("%s without auto-migrate: applied %v; want nothing", d.Dialect, got)
+		}
+		if err := db.MigrateOnStart(ctx, d, true, "widgets", testMigrations); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := db.AppliedVersions(ctx, d, "widgets"); err != nil || len(got) == 0 {
+			t.Fatalf("%s with auto-migrate: applied %v, %v", d.Dialect, got, err)
+		}
+	})
 }

@@ -204,19 +204,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 
 // Migrate applies ml-serve's migrations to the database at dsn.
 func Migrate(ctx context.Context, dsn string) error {
-	d, err := db.Open(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("open ml-serve database: %w", err)
-	}
-	defer d.Close()
-	return migrate(ctx, d)
-}
-
-func migrate(ctx context.Context, d *db.DB) error {
-	if err := db.Migrate(ctx, d, migrations.Component, migrations.FS); err != nil {
-		return fmt.Errorf("migrate ml-serve: %w", err)
-	}
-	return nil
+	return db.MigrateDSN(ctx, dsn, migrations.Component, migrations.FS)
 }
 
 // Module is the service as an app module: Start migrates (SQLite, or when auto-migrate is set) and creates or
@@ -226,10 +214,8 @@ func (s *Service) Module() app.Module {
 }
 
 func (s *Service) start(ctx context.Context) error {
-	if s.db.Dialect == db.SQLite || s.cfg.DB.AutoMigrate {
-		if err := migrate(ctx, s.db); err != nil {
-			return err
-		}
+	if err := db.MigrateOnStart(ctx, s.db, s.cfg.DB.AutoMigrate, migrations.Component, migrations.FS); err != nil {
+		return err
 	}
 	token := s.cfg.BootstrapAdminToken
 	if token == "" {

@@ -150,19 +150,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 
 // Migrate applies the tracking migrations to the database at dsn.
 func Migrate(ctx context.Context, dsn string) error {
-	d, err := db.Open(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("open mlflow database: %w", err)
-	}
-	defer d.Close()
-	return migrate(ctx, d)
-}
-
-func migrate(ctx context.Context, d *db.DB) error {
-	if err := db.Migrate(ctx, d, migrations.Component, migrations.FS); err != nil {
-		return fmt.Errorf("migrate mlflow: %w", err)
-	}
-	return nil
+	return db.MigrateDSN(ctx, dsn, migrations.Component, migrations.FS)
 }
 
 // Module is the server as an app module: Start migrates (SQLite, or when auto-migrate is set); Stop closes the
@@ -172,10 +160,8 @@ func (s *Service) Module() app.Module {
 }
 
 func (s *Service) start(ctx context.Context) error {
-	if s.db.Dialect == db.SQLite || s.cfg.DB.AutoMigrate {
-		if err := migrate(ctx, s.db); err != nil {
-			return err
-		}
+	if err := db.MigrateOnStart(ctx, s.db, s.cfg.DB.AutoMigrate, migrations.Component, migrations.FS); err != nil {
+		return err
 	}
 	s.log.Info("mlflow started", "dialect", string(s.db.Dialect))
 	return nil
