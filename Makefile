@@ -7,8 +7,8 @@ BIN       ?= $(CURDIR)/bin
 DATA_DIR  ?= $(CURDIR)/darwin-data
 HTTP_ADDR ?= 127.0.0.1:8080
 # Every Go package of the workspace, module by module.
-PKGS      := ./pkg/... ./proto/... ./services/compute/... ./services/cluster-manager/... ./services/mlflow/... ./services/ml-serve/... ./services/artifact-builder/... ./services/darwin/... ./helm/... ./tools/...
-BINARIES  := ./services/darwin/cmd/darwin ./services/darwin/cmd/hermes ./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager ./services/mlflow/cmd/mlflow ./services/ml-serve/cmd/ml-serve ./services/artifact-builder/cmd/artifact-builder
+PKGS      := ./pkg/... ./proto/... ./services/compute/... ./services/cluster-manager/... ./services/mlflow/... ./services/ml-serve/... ./services/artifact-builder/... ./services/feature-store/... ./services/darwin/... ./helm/... ./tools/...
+BINARIES  := ./services/darwin/cmd/darwin ./services/darwin/cmd/hermes ./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager ./services/mlflow/cmd/mlflow ./services/ml-serve/cmd/ml-serve ./services/artifact-builder/cmd/artifact-builder ./services/feature-store/cmd/feature-store
 TEST_ENV  := $(CURDIR)/.cache/test-env.sh
 
 .PHONY: help

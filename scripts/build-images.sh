@@ -27,7 +27,8 @@ rm -rf "$OUT/oci"
 echo "building static binaries into $BIN (version $VERSION)"
 CGO_ENABLED=0 GOOS=linux "$GO" build -trimpath -buildvcs=false -ldflags '-s -w' -o "$BIN/" \
 	./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager ./services/darwin/cmd/darwin \
-	./services/mlflow/cmd/mlflow ./services/ml-serve/cmd/ml-serve ./services/artifact-builder/cmd/artifact-builder
+	./services/mlflow/cmd/mlflow ./services/ml-serve/cmd/ml-serve ./services/artifact-builder/cmd/artifact-builder \
+	./services/feature-store/cmd/feature-store
 "$GO" build -o "$BIN/imagebuild" ./tools/cmd/imagebuild
 
 # name  ports  args...
@@ -53,4 +54,5 @@ image cluster-manager "8080 9091"
 image mlflow "5000"
 image ml-serve "8000"
 image artifact-builder "8000"
+image feature-store "8080"
 image darwin "8080" up --http-addr 0.0.0.0:8080

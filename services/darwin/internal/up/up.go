@@ -29,6 +29,7 @@ import (
 	artifactbuilder "github.com/darwinml/darwin/services/artifact-builder"
 	clustermanager "github.com/darwinml/darwin/services/cluster-manager"
 	"github.com/darwinml/darwin/services/compute"
+	featurestore "github.com/darwinml/darwin/services/feature-store"
 	mlserve "github.com/darwinml/darwin/services/ml-serve"
 	"github.com/darwinml/darwin/services/mlflow"
 )
@@ -40,6 +41,7 @@ const (
 	moduleMLflow         = "mlflow"
 	moduleMLServe        = "ml-serve"
 	moduleBuilder        = "artifact-builder"
+	moduleFeatureStore   = "feature-store"
 	moduleClusterManager = clustermanager.ModuleName
 )
 
@@ -71,6 +73,7 @@ type Config struct {
 	MLflow         mlflow.Config          `yaml:"mlflow"`
 	MLServe        mlserve.Config         `yaml:"ml_serve"`
 	Builder        artifactbuilder.Config `yaml:"artifact_builder"`
+	FeatureStore   featurestore.Config    `yaml:"feature_store"`
 }
 
 // Common holds settings every service inherits unless it sets its own.
@@ -88,7 +91,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address of the whole platform (use :80 to serve the original clients unchanged)")
 	f.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:0", "loopback gRPC address the services use to call each other")
 	f.StringVar(&c.DataDir, "data-dir", defaultDataDir, "directory for SQLite files, chart artifacts and local cluster state")
-	f.StringVar(&c.Target, "target", "all", "comma-separated modules to run: all, compute, cluster-manager, mlflow, ml-serve, artifact-builder")
+	f.StringVar(&c.Target, "target", "all", "comma-separated modules to run: all, compute, cluster-manager, mlflow, ml-serve, artifact-builder, feature-store")
 	f.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "graceful shutdown timeout")
 	f.StringVar(&c.Common.DB.DSN, "common.db.dsn", "", "database DSN inherited by every service that sets none (default: one SQLite file per service under -data-dir)")
 	f.StringVar(&c.Common.Bus.ChronosURL, "common.bus.chronos-url", "", "chronos base URL every service delivers its lifecycle events to (events wait in each service's outbox until then)")
@@ -98,6 +101,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.MLflow.RegisterFlags(f)
 	c.MLServe.RegisterFlags(f)
 	c.Builder.RegisterFlags(f)
+	c.FeatureStore.RegisterFlags(f)
 }
 
 // resolve fills what derives from the data directory and the listen address,
@@ -131,6 +135,13 @@ func (c *Config) resolve(httpAddr string) {
 	}
 	if c.MLServe.PublicURL == defaultPublic {
 		c.MLServe.PublicURL = public
+	}
+	config.Inherit(&c.FeatureStore.DB.DSN, c.Common.DB.DSN)
+	if c.FeatureStore.DB.DSN == "" {
+		c.FeatureStore.DB.DSN = "sqlite://" + filepath.Join(c.DataDir, "feature-store.db")
+	}
+	if c.FeatureStore.Online.PebbleDir == "" {
+		c.FeatureStore.Online.PebbleDir = filepath.Join(c.DataDir, "feature-store-online")
 	}
 	config.Inherit(&c.Builder.DB.DSN, c.Common.DB.DSN)
 	if c.Builder.DB.DSN == "" {
@@ -267,6 +278,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		mgr.Register(ml.Module())
 		serviceModules = append(serviceModules, moduleMLflow)
 	}
+	if want[moduleFeatureStore] {
+		fs, err := featurestore.New(cfg.FeatureStore, featurestore.Deps{Logger: logger, Clock: clk})
+		if err != nil {
+			return fmt.Errorf("feature-store: %w", err)
+		}
+		fs.RegisterHealth(srv.Health)
+		srv.HTTP.Route("/feature-store", fs.RegisterHTTP)
+		srv.HTTP.Route("/feature-store-admin", fs.RegisterAdminHTTP)
+		mgr.Register(fs.Module())
+		serviceModules = append(serviceModules, moduleFeatureStore)
+	}
 	if want[moduleBuilder] {
 		ab, err := artifactbuilder.New(cfg.Builder, artifactbuilder.Deps{Logger: logger, Clock: clk})
 		if err != nil {
@@ -318,7 +340,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // the set of services to run. Unlike Mimir's targets, naming compute alone does
 // not pull cluster-manager in: compute then dials -compute.cluster-manager-addr.
 func selectTargets(target string) (map[string]bool, error) {
-	known := []string{moduleCompute, moduleClusterManager, moduleMLflow, moduleMLServe, moduleBuilder}
+	known := []string{moduleCompute, moduleClusterManager, moduleMLflow, moduleMLServe, moduleBuilder, moduleFeatureStore}
 	want := map[string]bool{}
 	for _, t := range strings.Split(target, ",") {
 		t = strings.TrimSpace(t)

@@ -1,0 +1,74 @@
+// Package online is the feature store's online key-value store behind one interface, with an embedded Pebble
+// implementation (the default) and a Redis one.
+//
+// # Contract
+//
+// A Store holds tables (one per entity); a table holds rows addressed by an opaque key (the encoded primary key,
+// never empty); a row holds cells: column name → value bytes (canonical JSON, never empty).
+//
+//   - Write applies every WriteOp of a call (possibly several tables) in one round trip to the backend. Each row is an
+//     upsert: the given cells replace those columns, other columns keep their values, and a nil cell value deletes
+//     that column (a CQL null). Writing a row makes it exist, even with no cells.
+//   - TTL > 0 makes the written cells and the row's existence expire TTL after that write; TTL == 0 never expires.
+//     Implementations may expire a whole row TTL after its last write (Redis does: one key per row).
+//   - Read answers every ReadOp of a call in one round trip: for each key, whether the row exists (was written and
+//     has not expired) and the requested columns' values in order, nil when absent. Unknown tables read as empty.
+//
+// A Cassandra implementation maps this onto §5.2's layout: keyspace ofs, table = entity table name, primary key
+// columns decoded from the key, cells = the <fg>__<version>__<col> columns, Write = one unlogged BATCH of
+// INSERT ... USING TTL per table row, Read = SELECT <cols> FROM ofs.<table> WHERE (pk...) IN (...) per ReadOp,
+// issued concurrently (a partition-key IN is one coordinator round trip).
+package online
+
+import (
+	"context"
+	"time"
+)
+
+// Cell is one column value of a row; a nil Value deletes the column.
+type Cell struct {
+	Column string
+	Value  []byte
+}
+
+// Row is a key and the cells written to it.
+type Row struct {
+	Key   []byte
+	Cells []Cell
+}
+
+// WriteOp writes rows to one table.
+type WriteOp struct {
+	Table string
+	TTL   time.Duration
+	Rows  []Row
+}
+
+// ReadOp reads columns of keys from one table.
+type ReadOp struct {
+	Table   string
+	Keys    [][]byte
+	Columns []string
+}
+
+// ReadResult answers one ReadOp: Found[k] and Values[k][c] (nil when the column is absent).
+type ReadResult struct {
+	Found  []bool
+	Values [][][]byte
+}
+
+// Store is an online feature store backend.
+type Store interface {
+	Write(ctx context.Context, ops []WriteOp) error
+	Read(ctx context.Context, ops []ReadOp) ([]ReadResult, error)
+	Close() error
+}
+
+func newResult(op ReadOp) ReadResult {
+	r := ReadResult{Found: make([]bool, len(op.Keys)), Values: make([][][]byte, len(op.Keys))}
+	flat := make([][]byte, len(op.Keys)*len(op.Columns))
+	for i := range op.Keys {
+		r.Values[i] = flat[i*len(op.Columns) : (i+1)*len(op.Columns) : (i+1)*len(op.Columns)]
+	}
+	return r
+}
