@@ -56,6 +56,11 @@ type Config struct {
 	PollInterval     time.Duration `yaml:"poll_interval"`
 	Lease            time.Duration `yaml:"lease"`
 	BuildTimeout     time.Duration `yaml:"build_timeout"`
+	// Kubernetes builder of build_with_dockerfile tasks (Kaniko Jobs); see internal/kubebuild.
+	KubeConfig     string `yaml:"kube_config"`
+	KubeNamespace  string `yaml:"kube_namespace"`
+	KanikoImage    string `yaml:"kaniko_image"`
+	RegistrySecret string `yaml:"registry_secret"`
 }
 
 func orStr(v, d string) string {
@@ -94,6 +99,10 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.PollInterval, "artifact-builder.poll-interval", orDur(c.PollInterval, 5*time.Second), "how often the worker looks for waiting tasks")
 	f.DurationVar(&c.Lease, "artifact-builder.lease", orDur(c.Lease, time.Minute), "task lease; renewed every third of it, re-queued when it expires")
 	f.DurationVar(&c.BuildTimeout, "artifact-builder.build-timeout", orDur(c.BuildTimeout, time.Hour), "longest a build may run")
+	f.StringVar(&c.KubeConfig, "artifact-builder.kube-config", c.KubeConfig, "kubeconfig of the cluster that runs build_with_dockerfile as Kaniko Jobs (empty: the in-cluster config when running in a pod, else Dockerfile builds fail with \"needs a builder\")")
+	f.StringVar(&c.KubeNamespace, "artifact-builder.kube-namespace", orStr(c.KubeNamespace, DefaultKubeNamespace), "namespace of the Kaniko build Jobs")
+	f.StringVar(&c.KanikoImage, "artifact-builder.kaniko-image", orStr(c.KanikoImage, DefaultKanikoImage), "Kaniko executor image of the build Jobs")
+	f.StringVar(&c.RegistrySecret, "artifact-builder.registry-secret", c.RegistrySecret, "Secret with a Docker config.json (key .dockerconfigjson) mounted at /kaniko/.docker in build Jobs (empty: none)")
 }
 
 // DSN returns the configured DSN or the default SQLite file under DataDir.
@@ -108,6 +117,12 @@ func (c *Config) modelBuilder(tr http.RoundTripper) *builder.ModelImage {
 	return &builder.ModelImage{Registry: c.Registry, Insecure: c.RegistryInsecure, Transport: tr,
 		ModelRoot: c.ModelRoot, MaxModelBytes: c.MaxModelBytes}
 }
+
+// Defaults of the Kaniko Job builder (package kaniko; internal/kubebuild checks they match its own).
+const (
+	DefaultKubeNamespace = "default"
+	DefaultKanikoImage   = "gcr.io/kaniko-project/executor:v1.23.2"
+)
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
@@ -140,8 +155,9 @@ type Deps struct {
 	Clock  clock.Clock
 	// RegistryTransport carries registry traffic of model builds (nil: http.DefaultTransport).
 	RegistryTransport http.RoundTripper
-	// DockerfileBuilder runs build_with_dockerfile tasks; nil fails them with "needs a builder: no Kubernetes
-	// builder is configured (…)".
+	// DockerfileBuilder runs build_with_dockerfile tasks; the artifact-builder binary passes the Kaniko Job
+	// builder (package kaniko) when -artifact-builder.kube-config is set or it runs in a cluster. When nil,
+	// they fail with "needs a builder: no Kubernetes builder is configured (…)".
 	DockerfileBuilder builder.Builder
 	// Owner names this replica's worker in leases (default: host name + random suffix).
 	Owner string
@@ -178,6 +194,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	df := deps.DockerfileBuilder
 	if df == nil {
 		df = builder.Unconfigured{Reason: builder.NoKubernetesBuilder}
+	} else {
+		logger.Info("Dockerfile builds run on the configured builder", "namespace", orStr(cfg.KubeNamespace, DefaultKubeNamespace))
 	}
 	owner := deps.Owner
 	if owner == "" {

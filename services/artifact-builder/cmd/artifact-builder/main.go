@@ -19,6 +19,7 @@ import (
 	"github.com/darwinml/darwin/pkg/metrics"
 	"github.com/darwinml/darwin/pkg/server"
 	artifactbuilder "github.com/darwinml/darwin/services/artifact-builder"
+	"github.com/darwinml/darwin/services/artifact-builder/kaniko"
 )
 
 type fileConfig struct {
@@ -60,7 +61,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	reg := metrics.NewRegistry()
-	svc, err := artifactbuilder.New(cfg.ArtifactBuilder, artifactbuilder.Deps{Logger: logger, Clock: clock.Real()})
+	deps := artifactbuilder.Deps{Logger: logger, Clock: clock.Real()}
+	df, err := kaniko.Builder(cfg.ArtifactBuilder)
+	if err != nil {
+		return err
+	}
+	if df != nil {
+		deps.DockerfileBuilder = df
+	}
+	svc, err := artifactbuilder.New(cfg.ArtifactBuilder, deps)
 	if err != nil {
 		return err
 	}
