@@ -139,12 +139,20 @@ func TestAPI(t *testing.T) {
 		if r.code != 200 || len(data) != 3 {
 			t.Fatalf("list %+v", r)
 		}
-		item := data[2].(map[string]any)
-		if item["task_id"] != id || item["app_name"] != "iris" || item["image_tag"] != "iris_v1" || item["status"] != "waiting" || item["logs_url"] != task.LogsURL {
-			t.Fatalf("item %+v", item)
+		// Tasks created within one millisecond tie on created_at, so find the first one by id.
+		var item map[string]any
+		for _, d := range data {
+			if m := d.(map[string]any); m["task_id"] == id {
+				item = m
+			}
 		}
-		if r := get(t, srv.URL+"/task?limit=1&offset=1"); len(r.body["data"].([]any)) != 1 || r.body["data"].([]any)[0].(map[string]any)["task_id"] != id2 {
-			t.Fatalf("page %+v", r)
+		if item == nil || item["app_name"] != "iris" || item["image_tag"] != "iris_v1" || item["status"] != "waiting" || item["logs_url"] != task.LogsURL {
+			t.Fatalf("item %+v in %+v", item, data)
+		}
+		// A page is the same slice of the same order.
+		second := data[1].(map[string]any)["task_id"]
+		if r := get(t, srv.URL+"/task?limit=1&offset=1"); len(r.body["data"].([]any)) != 1 || r.body["data"].([]any)[0].(map[string]any)["task_id"] != second {
+			t.Fatalf("page %+v, want task %v", r, second)
 		}
 	})
 }

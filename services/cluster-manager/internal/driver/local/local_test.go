@@ -291,14 +291,23 @@ func TestLocalClusterLifecycle(t *testing.T) {
 		if det.EndTime == nil {
 			t.Errorf("stopped job without end_time: %+v", det)
 		}
-		if pids := pidsWithCmdline("sleep\x0030"); len(pids) > 0 {
-			// Only fail when one of them is ours.
-			for _, pid := range pids {
+		// The kill is delivered when the job turns STOPPED; the process may take a moment to go.
+		ours := func() []int {
+			var out []int
+			for _, pid := range pidsWithCmdline("sleep\x0030") {
 				env, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
 				if strings.Contains(string(env), "DARWIN_CLUSTER_ID="+id) {
-					t.Errorf("stopped job process %d still alive", pid)
+					out = append(out, pid)
 				}
 			}
+			return out
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(ours()) > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if pids := ours(); len(pids) > 0 {
+			t.Errorf("stopped job processes %v still alive 5 s after STOPPED", pids)
 		}
 	})
 
