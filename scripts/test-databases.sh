@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Starts (when not already answering) the MariaDB and PostgreSQL servers the integration tests use, makes sure
+# Starts (when not already answering) the MariaDB, PostgreSQL and Redis servers the integration tests use, makes sure
 # database `test` exists on both with password-less root/postgres access on 127.0.0.1, and prints the exports:
 #   eval "$(scripts/test-databases.sh)"
-# Idempotent; installs mariadb-server / postgresql with apt-get when missing. Progress goes to stderr.
+# Idempotent; installs mariadb-server / postgresql / redis-server with apt-get when missing. Progress goes to stderr.
 set -euo pipefail
 
 log() { echo "test-databases: $*" >&2; }
@@ -61,6 +61,14 @@ if ! pg_tcp -c 'select 1' >/dev/null 2>&1; then
 	wait_for "postgresql trust auth" pg_tcp -c 'select 1'
 fi
 [ "$(pg_tcp -c "select 1 from pg_database where datname = 'test'")" = 1 ] || pg_tcp -c 'CREATE DATABASE test'
+
+# --- Redis (the feature store's online-store suite) ---------------------------------------------------------
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+	[ -x /usr/bin/redis-server ] || apt_install redis-server
+	log "starting redis"
+	$SUDO redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save '' --appendonly no >&2
+	wait_for redis redis-cli -h 127.0.0.1 -p 6379 ping
+fi
 
 echo "export DARWIN_TEST_MYSQL_DSN='mysql://root@tcp(127.0.0.1:3306)/test'"
 echo "export DARWIN_TEST_POSTGRES_DSN='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'"

@@ -140,7 +140,64 @@ type ReadResponse struct {
 
 var null = json.RawMessage("null")
 
-// planWrite validates req against its feature group and returns the store operation.
+// writeColumns is a validated column list of a write: each name's column and the number of primary key columns.
+type writeColumns struct {
+	names []string
+	infos []colInfo
+	npk   int
+}
+
+// planColumns checks that names are distinct columns of the feature group version or its entity and include every
+// primary key column.
+func planColumns(res *resolved, names []string, c domain.Code) (*writeColumns, error) {
+	wc := &writeColumns{names: names, infos: make([]colInfo, len(names))}
+	seen := make(map[string]bool, len(names))
+	for i, n := range names {
+		ci, ok := res.cols[n]
+		if !ok {
+			return nil, domain.E(c, "column %s is not in feature group %s %s or its entity", n, res.fg.Name, res.fg.Version)
+		}
+		if seen[n] {
+			return nil, domain.E(c, "duplicate column %s", n)
+		}
+		seen[n] = true
+		if ci.pk >= 0 {
+			wc.npk++
+		}
+		wc.infos[i] = ci
+	}
+	if wc.npk != len(res.ent.Entity.PrimaryKeys) {
+		return nil, domain.E(c, "features.names must include every primary key %v", res.ent.Entity.PrimaryKeys)
+	}
+	return wc, nil
+}
+
+// row validates and coerces one row (row index r, for messages) into a store row.
+func (wc *writeColumns) row(r int, vals []json.RawMessage, c domain.Code) (online.Row, error) {
+	if len(vals) != len(wc.names) {
+		return online.Row{}, domain.E(c, "features.values[%d] has %d values for %d names", r, len(vals), len(wc.names))
+	}
+	pk := make([]json.RawMessage, wc.npk)
+	cells := make([]online.Cell, 0, len(wc.names)-wc.npk)
+	for i, raw := range vals {
+		v, err := domain.Coerce(wc.infos[i].typ, raw)
+		if err != nil {
+			return online.Row{}, domain.E(c, "features.values[%d][%d] (%s): %v", r, i, wc.names[i], err)
+		}
+		if wc.infos[i].pk >= 0 {
+			if v == nil {
+				return online.Row{}, domain.E(c, "features.values[%d]: primary key %s is null", r, wc.names[i])
+			}
+			pk[wc.infos[i].pk] = v
+			continue
+		}
+		cells = append(cells, online.Cell{Column: wc.infos[i].store, Value: v})
+	}
+	return online.Row{Key: domain.EncodeKey(pk), Cells: cells}, nil
+}
+
+// planWrite validates req against its feature group and returns the store operation; any invalid row rejects the
+// whole request.
 func (h *Handler) planWrite(ctx context.Context, req *WriteRequest, c domain.Code) (online.WriteOp, *resolved, error) {
 	if req.FeatureGroupName == "" {
 		return online.WriteOp{}, nil, domain.E(c, "featureGroupName is required")
@@ -153,48 +210,15 @@ func (h *Handler) planWrite(ctx context.Context, req *WriteRequest, c domain.Cod
 	if err != nil {
 		return online.WriteOp{}, nil, err
 	}
-	infos := make([]colInfo, len(names))
-	seen := make(map[string]bool, len(names))
-	npk := 0
-	for i, n := range names {
-		ci, ok := res.cols[n]
-		if !ok {
-			return online.WriteOp{}, nil, domain.E(c, "column %s is not in feature group %s %s or its entity", n, res.fg.Name, res.fg.Version)
-		}
-		if seen[n] {
-			return online.WriteOp{}, nil, domain.E(c, "duplicate column %s", n)
-		}
-		seen[n] = true
-		if ci.pk >= 0 {
-			npk++
-		}
-		infos[i] = ci
-	}
-	if npk != len(res.ent.Entity.PrimaryKeys) {
-		return online.WriteOp{}, nil, domain.E(c, "features.names must include every primary key %v", res.ent.Entity.PrimaryKeys)
+	wc, err := planColumns(res, names, c)
+	if err != nil {
+		return online.WriteOp{}, nil, err
 	}
 	op := online.WriteOp{Table: res.ent.Name, TTL: res.ttl, Rows: make([]online.Row, len(rows))}
-	pk := make([]json.RawMessage, npk)
 	for r, vals := range rows {
-		if len(vals) != len(names) {
-			return online.WriteOp{}, nil, domain.E(c, "features.values[%d] has %d values for %d names", r, len(vals), len(names))
+		if op.Rows[r], err = wc.row(r, vals, c); err != nil {
+			return online.WriteOp{}, nil, err
 		}
-		cells := make([]online.Cell, 0, len(names)-npk)
-		for i, raw := range vals {
-			v, err := domain.Coerce(infos[i].typ, raw)
-			if err != nil {
-				return online.WriteOp{}, nil, domain.E(c, "features.values[%d][%d] (%s): %v", r, i, names[i], err)
-			}
-			if infos[i].pk >= 0 {
-				if v == nil {
-					return online.WriteOp{}, nil, domain.E(c, "features.values[%d]: primary key %s is null", r, names[i])
-				}
-				pk[infos[i].pk] = v
-				continue
-			}
-			cells = append(cells, online.Cell{Column: infos[i].store, Value: v})
-		}
-		op.Rows[r] = online.Row{Key: domain.EncodeKey(pk), Cells: cells}
 	}
 	return op, res, nil
 }
@@ -232,7 +256,7 @@ func (h *Handler) writeV2(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if err := h.online.Write(r.Context(), []online.WriteOp{op}); err != nil {
+	if err := h.storeWrite(r.Context(), []online.WriteOp{op}); err != nil {
 		h.fail(w, r, h.storeError(err))
 		return
 	}
@@ -277,7 +301,7 @@ func (h *Handler) writeV1(w http.ResponseWriter, r *http.Request) {
 		out.Batches = append(out.Batches, writeResponse(b, res))
 	}
 	if len(ops) > 0 {
-		if err := h.online.Write(r.Context(), ops); err != nil {
+		if err := h.storeWrite(r.Context(), ops); err != nil {
 			h.fail(w, r, h.storeError(err))
 			return
 		}
@@ -401,7 +425,7 @@ func (h *Handler) readFeatures(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	rr, err := h.online.Read(r.Context(), []online.ReadOp{p.op})
+	rr, err := h.storeRead(r.Context(), []online.ReadOp{p.op})
 	if err != nil {
 		h.fail(w, r, h.storeError(err))
 		return
@@ -493,7 +517,7 @@ func (h *Handler) multiRead(w http.ResponseWriter, r *http.Request) {
 		}
 		plans[i], ops[i] = p, p.op
 	}
-	rr, err := h.online.Read(r.Context(), ops)
+	rr, err := h.storeRead(r.Context(), ops)
 	if err != nil {
 		h.fail(w, r, h.storeError(err))
 		return
