@@ -25,7 +25,7 @@ func TestConfigDefaultsAndValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	c.Online.Backend = "cassandra"
+	c.Online.Backend = "mongodb"
 	if err := c.Validate(); err == nil {
 		t.Fatal("unknown backend accepted")
 	}

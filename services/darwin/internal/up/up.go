@@ -101,6 +101,12 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.MLflow.RegisterFlags(f)
 	c.MLServe.RegisterFlags(f)
 	c.Builder.RegisterFlags(f)
+	// One process on a laptop: an in-process Kafka broker at the SDK's local address, consumed by the feature
+	// store's consumer, so streamed writes work without a Kafka server.
+	if c.FeatureStore.Kafka.EmbeddedAddr == "" {
+		c.FeatureStore.Kafka.EmbeddedAddr = "127.0.0.1:9092"
+	}
+	c.FeatureStore.Consumer.Enabled = true
 	c.FeatureStore.RegisterFlags(f)
 }
 
@@ -142,6 +148,9 @@ func (c *Config) resolve(httpAddr string) {
 	}
 	if c.FeatureStore.Online.PebbleDir == "" {
 		c.FeatureStore.Online.PebbleDir = filepath.Join(c.DataDir, "feature-store-online")
+	}
+	if c.FeatureStore.Offline.Dir == "" {
+		c.FeatureStore.Offline.Dir = filepath.Join(c.DataDir, "feature-store-offline")
 	}
 	config.Inherit(&c.Builder.DB.DSN, c.Common.DB.DSN)
 	if c.Builder.DB.DSN == "" {
@@ -279,7 +288,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		serviceModules = append(serviceModules, moduleMLflow)
 	}
 	if want[moduleFeatureStore] {
-		fs, err := featurestore.New(cfg.FeatureStore, featurestore.Deps{Logger: logger, Clock: clk})
+		fs, err := featurestore.New(cfg.FeatureStore, featurestore.Deps{Logger: logger, Clock: clk, Metrics: reg})
 		if err != nil {
 			return fmt.Errorf("feature-store: %w", err)
 		}

@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	reg := metrics.NewRegistry()
-	svc, err := featurestore.New(cfg.FeatureStore, featurestore.Deps{Logger: logger, Clock: clock.Real()})
+	svc, err := featurestore.New(cfg.FeatureStore, featurestore.Deps{Logger: logger, Clock: clock.Real(), Metrics: reg})
 	if err != nil {
 		return err
 	}

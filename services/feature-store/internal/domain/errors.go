@@ -97,3 +97,16 @@ func Is(err error, c Code) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code.Name == c.Name
 }
+
+// Catalogue entries of the tenant, consumer, populator, run-data and read-partition routes.
+var (
+	ErrReadPartitionRequest   = Code{"READ-FEATURE-GROUP-PARTITION-REQUEST-EXCEPTION", "invalid request", http.StatusBadRequest}
+	ErrTenantNotFound         = Code{"OFS-V2-TENANT-NOT-FOUND-EXCEPTION", "tenant not found", http.StatusBadRequest}
+	ErrConsumerConfigNotFound = Code{"OFS-V2-CONSUMER-CONFIG-NOT-FOUND-EXCEPTION", "consumer config not found", http.StatusBadRequest}
+	ErrTenantOnboarding       = Code{"OFS-V2-TENANT-ONBOARDING-EXCEPTION", "error onboarding tenant", http.StatusInternalServerError}
+	ErrConsumerRegistration   = Code{"OFS-V2-CONSUMER-REGISTRATION-EXCEPTION", "error registering consumer", http.StatusInternalServerError}
+	ErrMetastoreRun           = Code{"METASTORE-RUN-EXCEPTION", "error storing run data", http.StatusInternalServerError}
+	// ErrTenantRequest is the Go port's code for malformed tenant, consumer and populator requests (the original
+	// answered its bean-validation failures with a generic 400).
+	ErrTenantRequest = Code{"OFS-V2-TENANT-REQUEST-EXCEPTION", "invalid request", http.StatusBadRequest}
+)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/darwinml/darwin/services/feature-store/internal/domain"
+	"github.com/darwinml/darwin/services/feature-store/internal/online"
 )
 
 // CreateEntityRequest is POST /entity's body.
@@ -121,6 +122,13 @@ func (h *Handler) createEntity(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if s, ok := h.online.(online.Schema); ok {
+		// The table first: a DDL failure records nothing, and CREATE TABLE IF NOT EXISTS is safe to repeat.
+		if err := h.createEntityTable(r.Context(), s, m); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	m, err = h.meta.CreateEntity(r.Context(), m)
 	if err != nil {
@@ -275,10 +283,32 @@ func (h *Handler) createFeatureGroup(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	m, err = h.meta.CreateFeatureGroup(r.Context(), m, isTrue(r.Header.Get("upgrade")))
+	upgrade := isTrue(r.Header.Get("upgrade"))
+	s, schema := h.online.(online.Schema)
+	planned := ""
+	if schema {
+		// The columns first (ALTER TABLE ADD is idempotent), for the version the registration will get.
+		if planned, err = h.plannedVersion(r.Context(), m, upgrade); err == nil && planned != "" {
+			p := m
+			p.Version = planned
+			err = addFeatureGroupColumns(r.Context(), s, p)
+		}
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
+	m, err = h.meta.CreateFeatureGroup(r.Context(), m, upgrade)
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if schema && m.Version != planned {
+		// A concurrent upgrade took the planned version: add this version's columns now.
+		if err := addFeatureGroupColumns(r.Context(), s, m); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	h.cache.invalidate(m.Name)
 	writeData(w, map[string]any{"featureGroup": m.FeatureGroup, "version": m.Version})
@@ -416,6 +446,13 @@ func (h *Handler) updateTTL(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if s, ok := h.online.(online.Schema); ok {
+		// The table's TTL first: a failure leaves the recorded TTL as it was; repeating the ALTER is harmless.
+		if err := setTableTTL(r.Context(), s, m.FeatureGroup.EntityName, *req.TTL); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	ent, err := h.meta.SetEntityTTL(r.Context(), m.FeatureGroup.EntityName, *req.TTL)
 	if err != nil {

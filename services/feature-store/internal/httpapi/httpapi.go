@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/darwinml/darwin/services/feature-store/internal/domain"
 	"github.com/darwinml/darwin/services/feature-store/internal/online"
@@ -32,6 +34,9 @@ type Options struct {
 	// invalidate at once; the bound covers admin running elsewhere). 0 means 30 s; negative caches forever.
 	CacheTTL time.Duration
 	Logger   *slog.Logger
+	// Registry receives the feature store's metrics (metrics.go); nil uses a private registry. GET /metrics on the
+	// app routes serves it.
+	Registry *prometheus.Registry
 }
 
 // Handler serves both APIs over one metadata store and one online store.
@@ -40,6 +45,7 @@ type Handler struct {
 	online online.Store
 	log    *slog.Logger
 	cache  *metaCache
+	obs    *handlerMetrics
 }
 
 // New returns a handler.
@@ -51,7 +57,8 @@ func New(meta *store.Store, on online.Store, opts Options) *Handler {
 	if ttl == 0 {
 		ttl = 30 * time.Second
 	}
-	return &Handler{meta: meta, online: on, log: opts.Logger, cache: newMetaCache(ttl)}
+	c := newMetaCache(ttl)
+	return &Handler{meta: meta, online: on, log: opts.Logger, cache: c, obs: newHandlerMetrics(opts.Registry, c)}
 }
 
 // InvalidateCache drops every cached feature group (after a metadata change made outside this handler).
@@ -135,6 +142,8 @@ type metaCache struct {
 	mu     sync.RWMutex
 	byKey  map[string]*resolved // name NUL version
 	latest map[string]cachedLatest
+	// hits and misses count get's answers (metrics.go).
+	hits, misses atomic.Uint64
 }
 
 type cachedLatest struct {
@@ -149,6 +158,16 @@ func newMetaCache(ttl time.Duration) *metaCache {
 func (c *metaCache) fresh(at time.Time) bool { return c.ttl < 0 || time.Since(at) < c.ttl }
 
 func (c *metaCache) get(name, version string) *resolved {
+	r := c.lookup(name, version)
+	if r == nil {
+		c.misses.Add(1)
+	} else {
+		c.hits.Add(1)
+	}
+	return r
+}
+
+func (c *metaCache) lookup(name, version string) *resolved {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if version == "" {
@@ -208,6 +227,7 @@ func (c *metaCache) clear() {
 func (h *Handler) RegisterAdmin(r chi.Router) {
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed)
+	r = r.With(h.instrument("admin"))
 	r.Get("/healthcheck", health)
 	for _, p := range []string{"/entity", "/entity/"} {
 		r.Post(p, h.createEntity)
@@ -240,12 +260,15 @@ func (h *Handler) RegisterAdmin(r chi.Router) {
 	r.Post("/search/feature-groups", h.searchFeatureGroups)
 	r.Get("/search/entities", h.searchEntities)
 	r.Post("/search/entities", h.searchEntities)
+	h.registerAdminExt(r)
 }
 
 // RegisterApp registers the ofs-app routes (served under /feature-store).
 func (h *Handler) RegisterApp(r chi.Router) {
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed)
+	r.Get("/metrics", h.serveMetrics)
+	r = r.With(h.instrument("app"))
 	r.Get("/healthcheck", health)
 	r.Post("/feature-group/write-features-v2", h.writeV2)
 	r.Post("/feature-group/write-features-v1", h.writeV1)
@@ -253,4 +276,6 @@ func (h *Handler) RegisterApp(r chi.Router) {
 	r.Post("/feature-group/read-features", h.readFeatures)
 	r.Get("/feature-group/multi-read-features", h.multiRead)
 	r.Post("/feature-group/multi-read-features", h.multiRead)
+	r.Get("/feature-group/read-partition", h.readPartition)
+	r.Post("/feature-group/read-partition", h.readPartition)
 }

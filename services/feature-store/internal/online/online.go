@@ -72,3 +72,30 @@ func newResult(op ReadOp) ReadResult {
 	}
 	return r
 }
+
+// ColumnSchema is one typed column of a table; Type is a CQL type name of domain.ColumnTypes (TEXT, BIGINT, ...).
+type ColumnSchema struct {
+	Name string
+	Type string
+}
+
+// TableSchema describes an entity table: every entity column, the primary key (the first column is the partition
+// key, the rest clustering columns) and the default TTL (0: none).
+type TableSchema struct {
+	Name       string
+	Columns    []ColumnSchema
+	PrimaryKey []string
+	TTL        time.Duration
+}
+
+// Schema is implemented by stores whose tables and columns must exist before they are written (Cassandra). The
+// admin API calls it before it records metadata, so a DDL failure leaves no metadata behind; every method is
+// idempotent (re-running after a partial failure is safe). Stores without it (Pebble, Redis) are schemaless.
+type Schema interface {
+	// CreateTable creates the table if it does not exist (and fails when an existing one has another primary key).
+	CreateTable(ctx context.Context, t TableSchema) error
+	// AddColumns adds the columns the table lacks; existing columns of the same type are kept.
+	AddColumns(ctx context.Context, table string, cols []ColumnSchema) error
+	// SetTableTTL sets the table's default TTL (0: none).
+	SetTableTTL(ctx context.Context, table string, ttl time.Duration) error
+}

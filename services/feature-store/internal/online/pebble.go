@@ -215,13 +215,14 @@ func (p *Pebble) Read(ctx context.Context, ops []ReadOp) ([]ReadResult, error) {
 			}
 			vals := res.Values[k]
 			liveCell := false
-			exp, err := scanRow(v, func(name []byte, e int64, val []byte) {
+			row := append([]byte(nil), v...) // one copy per row; the values alias it
+			exp, err := scanRow(row, func(name []byte, e int64, val []byte) {
 				if e != 0 && e <= now {
 					return
 				}
 				liveCell = true
 				if c, ok := idx[string(name)]; ok {
-					vals[c] = append([]byte(nil), val...)
+					vals[c] = val[:len(val):len(val)]
 				}
 			})
 			closer.Close()

@@ -59,6 +59,7 @@ func (r *Redis) Write(ctx context.Context, ops []WriteOp) error {
 					}
 				}
 				p.HSet(ctx, k, args...)
+				p.SAdd(ctx, r.indexKey(op.Table, partitionOf(rw.Key)), string(rw.Key)) // partition index (partition.go)
 				if len(del) > 0 {
 					p.HDel(ctx, k, del...)
 				}

@@ -238,6 +238,7 @@ func (s *Store) CreateFeatureGroup(ctx context.Context, m domain.FeatureGroupMet
 				return domain.Wrap(domain.ErrFGRegistration, fmt.Errorf("stored latest version %q", latest))
 			}
 			m.Version = domain.Version(n + 1)
+			m.Tenant = prev.Tenant // a new version keeps the group's tenants (POST /feature-group/tenant)
 		}
 		now := s.now()
 		m.CreatedAt, m.UpdatedAt, m.State, m.Tags = now, now, domain.StateLive, tags(m.Tags)
