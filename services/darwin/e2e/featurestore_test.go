@@ -248,6 +248,41 @@ func TestE2EFeatureStore(t *testing.T) {
 		t.Fatalf("training set:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 
+	// Populate through Kafka: the rows travel the default tenant's topic and the consumer writes them.
+	ksrc := filepath.Join(dir, "kafka.parquet")
+	kf, err := os.Create(ksrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kw := parquet.NewGenericWriter[statRow](kf)
+	var krows []statRow
+	for u := int64(5000); u < 5200; u++ {
+		krows = append(krows, statRow{UserID: u, Clicks: u, CTR: 0.5, Country: "k", EventTimestamp: t2})
+	}
+	if _, err := kw.Write(krows); err != nil {
+		t.Fatal(err)
+	}
+	if err := kw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	kf.Close()
+	body, _ = json.Marshal(map[string]any{"source": ksrc, "featureGroupName": "user_stats", "runId": "via-kafka", "mode": "kafka"})
+	fsCall(t, p, "POST", "/feature-store-admin/populator/run", string(body), 200)
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		got = featuresOf(readKeys(t, p, []string{"clicks", "country"}, 5000, 5100, 5199))
+		if len(got) == 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got["5000"] != `[5000,"k"]` || got["5199"] != `[5199,"k"]` {
+		t.Fatalf("rows populated through kafka: %v", got)
+	}
+	if err := json.Unmarshal(fsCall(t, p, "GET", "/feature-store-admin/populator/run?runId=via-kafka", "", 200), &run); err != nil || run.Status != "SUCCESS" || run.RowsDone != 200 {
+		t.Fatalf("kafka populator run %+v %v", run, err)
+	}
+
 	// Bad input is a 400 in the envelope, never a 500.
 	fsCall(t, p, "POST", "/feature-store/feature-group/historical-features", `{"entityRows":{"names":["user_id"],"values":[[1]]},"features":["user_stats:clicks"]}`, 400)
 	fsCall(t, p, "POST", "/feature-store-admin/populator/run", `{"source":"relative/path.parquet","featureGroupName":"user_stats"}`, 400)
