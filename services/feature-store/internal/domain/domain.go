@@ -205,6 +205,100 @@ var jsonNull = []byte("null")
 // null. Integers are re-formatted, floats in shortest form, strings re-encoded, so equal values encode equally
 // (which primary-key encoding relies on).
 func Coerce(typ string, raw json.RawMessage) (json.RawMessage, error) {
+	if v, ok := coerceFast(typ, raw); ok {
+		return v, nil
+	}
+	return coerceSlow(typ, raw)
+}
+
+// coerceFast answers the common shapes of bulk loads without decoding: plain integers, plain decimal numbers,
+// booleans and ASCII strings that need no escaping, each already in canonical form. ok is false for anything else,
+// which coerceSlow then decides (FuzzCoerceFastPath checks both agree).
+func coerceFast(typ string, raw json.RawMessage) (json.RawMessage, bool) {
+	if len(raw) == 0 {
+		return nil, false
+	}
+	switch typ {
+	case "TEXT", "VARCHAR", "ASCII", "BLOB":
+		if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+			return nil, false
+		}
+		for _, c := range raw[1 : len(raw)-1] {
+			if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return nil, false
+			}
+		}
+		return raw, true
+	case "BOOLEAN":
+		if string(raw) == "true" || string(raw) == "false" {
+			return raw, true
+		}
+	case "INT", "BIGINT", "TIMESTAMP", "VARINT":
+		digits := raw
+		if digits[0] == '-' {
+			digits = digits[1:]
+		}
+		if len(digits) == 0 || len(digits) > 18 || (digits[0] == '0' && len(digits) > 1) {
+			return nil, false
+		}
+		for _, c := range digits {
+			if c < '0' || c > '9' {
+				return nil, false
+			}
+		}
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil || (typ == "INT" && (n < math.MinInt32 || n > math.MaxInt32)) {
+			return nil, false
+		}
+		if n == 0 {
+			return json.RawMessage("0"), true
+		}
+		return raw, true
+	case "FLOAT", "DOUBLE":
+		if !plainNumber(raw) {
+			return nil, false
+		}
+		bits := 64
+		if typ == "FLOAT" {
+			bits = 32
+		}
+		f, err := strconv.ParseFloat(string(raw), bits)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, false
+		}
+		return strconv.AppendFloat(nil, f, 'g', -1, bits), true
+	}
+	return nil, false
+}
+
+// plainNumber reports whether b is a JSON number without an exponent: -?(0|[1-9][0-9]*)(\.[0-9]+)?
+func plainNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	if i == start || (b[start] == '0' && i-start > 1) {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		frac := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == frac {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
+// coerceSlow is Coerce's general path.
+func coerceSlow(typ string, raw json.RawMessage) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, jsonNull) {
 		return nil, nil
