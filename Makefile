@@ -68,7 +68,7 @@ helm-test: ## Lint the Helm charts, compare rendered manifests with golden files
 	KUBEBUILDER_ASSETS="$$(bash scripts/k8s-test-binaries.sh)" $(GO) test -count=1 -timeout 5m ./helm/...
 
 .PHONY: run-distributed
-run-distributed: ## Start compute, cluster-manager (MariaDB) and Debian's nginx as separate processes (http://127.0.0.1:8088)
+run-distributed: ## Start compute, cluster-manager, mlflow, ml-serve, artifact-builder, feature-store (MariaDB) and Debian's nginx as separate processes (http://127.0.0.1:8088)
 	bash scripts/run-distributed.sh
 
 .PHONY: stop-distributed
@@ -88,6 +88,9 @@ bench: test-env ## Benchmarks beside floors measured in the same run (SCALE_CLUS
 	source $(TEST_ENV) && $(GO) test -run '^$$' -bench ComputeAPI -benchtime $${BENCHTIME:-2s} ./services/darwin/e2e/
 	source $(TEST_ENV) && $(GO) test -run '^$$' -bench SearchRuns30k -benchtime 20x -timeout 90m ./services/mlflow/
 	source $(TEST_ENV) && $(GO) test -run '^$$' -bench 'ServePredict|DeployModelReady' -benchtime 2s ./services/darwin/e2e/
+	$(GO) test -run '^$$' -bench 'ReadFeatures' -benchtime 3s ./services/feature-store/internal/httpapi/
+	$(GO) test -run '^$$' -bench 'PopulateIntoStore|Populate$$|ParquetRead' -benchtime 1x -timeout 30m ./services/feature-store/internal/populator/
+	$(GO) test -run '^$$' -bench 'Consume|Retrieve' -benchtime 3x ./services/feature-store/internal/consumer/ ./services/feature-store/internal/offline/
 	source $(TEST_ENV) && $(GO) test -run '^$$' -bench StartAndStatus -benchtime 100x ./services/cluster-manager/internal/driver/kube/
 	source $(TEST_ENV) && DARWIN_SCALE_CLUSTERS=$${SCALE_CLUSTERS:-1000} $(GO) test -run '^$$' -bench KubernetesScale -benchtime 1x -timeout 60m ./services/darwin/e2e/
 

@@ -5,8 +5,10 @@
 #   MariaDB (database <DARWIN_DB>_mlflow) ← mlflow (artifacts in $DARWIN_RUN_DIR/mlflow-data/artifacts)
 #   MariaDB (<DARWIN_DB>_artifact_builder) ← artifact-builder (pushes to $DARWIN_REGISTRY)
 #   MariaDB (<DARWIN_DB>_ml_serve) ← ml-serve →gRPC cluster-manager, →HTTP mlflow, artifact-builder
+#   MariaDB (<DARWIN_DB>_feature_store) ← feature-store (Pebble online store in $DARWIN_RUN_DIR/feature-store-data)
 #   nginx (deploy/nginx) → /compute/, /cluster-manager/, /mlflow-lib/, /mlflow-app/, /ml-serve/,
-#                          /artifact-builder/, /<env>/<id>-dashboard|jupyter/, and everything else
+#                          /artifact-builder/, /feature-store/, /feature-store-admin/,
+#                          /<env>/<id>-dashboard|jupyter/, and everything else
 #                          (deployed models at /<serve>/) → cluster-manager, which proxies to the model replicas
 #
 #   scripts/run-distributed.sh          # build, start everything in the background, print the URLs
@@ -19,13 +21,15 @@
 #   DARWIN_MLFLOW_HTTP [127.0.0.1:5000]  DARWIN_MLFLOW_DB [<DARWIN_DB>_mlflow]
 #   DARWIN_ML_SERVE_HTTP [127.0.0.1:8100]          DARWIN_ML_SERVE_DB [<DARWIN_DB>_ml_serve]
 #   DARWIN_ARTIFACT_BUILDER_HTTP [127.0.0.1:8101]  DARWIN_ARTIFACT_BUILDER_DB [<DARWIN_DB>_artifact_builder]
+#   DARWIN_FEATURE_STORE_HTTP [127.0.0.1:8102]    DARWIN_FEATURE_STORE_DB [<DARWIN_DB>_feature_store]
 #   DARWIN_REGISTRY [localhost:5000/darwin] (where artifact-builder pushes; ml-serve records images there)
 #   DARWIN_ADMIN_TOKEN [random, kept in $DARWIN_RUN_DIR/ml-serve-admin-token] (ml-serve's admin bearer token)
 #   DARWIN_RUN_DIR [.cache/distributed]  DARWIN_PUBLIC_URL [http://<nginx addr>]
-# Logs: $DARWIN_RUN_DIR/{compute,cluster-manager,mlflow,ml-serve,artifact-builder,nginx-error,nginx-access}.log
+# Logs: $DARWIN_RUN_DIR/{compute,cluster-manager,mlflow,ml-serve,artifact-builder,feature-store,nginx-error,nginx-access}.log
 # After starting, a smoke check goes through nginx: compute and cluster-manager health, the MLflow tracking API
 # (experiments/search under /mlflow-lib), the app layer's /mlflow-app/healthcheck, ml-serve's health and its
-# serve list with the admin token (and a 4xx without it), artifact-builder's health, and a path of no service
+# serve list with the admin token (and a 4xx without it), artifact-builder's health, the feature store's
+# entity list (admin) and a rejected read (app, 400 in its error envelope), and a path of no service
 # answered by cluster-manager (where deployed models live).
 set -euo pipefail
 
@@ -43,6 +47,8 @@ ML_SERVE_HTTP=${DARWIN_ML_SERVE_HTTP:-127.0.0.1:8100}
 ML_SERVE_DB=${DARWIN_ML_SERVE_DB:-${DB}_ml_serve}
 AB_HTTP=${DARWIN_ARTIFACT_BUILDER_HTTP:-127.0.0.1:8101}
 AB_DB=${DARWIN_ARTIFACT_BUILDER_DB:-${DB}_artifact_builder}
+FS_HTTP=${DARWIN_FEATURE_STORE_HTTP:-127.0.0.1:8102}
+FS_DB=${DARWIN_FEATURE_STORE_DB:-${DB}_feature_store}
 REGISTRY=${DARWIN_REGISTRY:-localhost:5000/darwin}
 PUBLIC_URL=${DARWIN_PUBLIC_URL:-http://$NGINX_ADDR}
 BIN=${BIN:-$ROOT/bin}
@@ -97,6 +103,7 @@ stop_all() {
 	local cm_sid=""
 	[ -f "$(pidfile cluster-manager)" ] && cm_sid=$(cat "$(pidfile cluster-manager)")
 	stop_one nginx
+	stop_one feature-store
 	stop_one ml-serve
 	stop_one artifact-builder
 	stop_one mlflow
@@ -108,7 +115,7 @@ stop_all() {
 }
 
 status() {
-	for name in cluster-manager compute mlflow artifact-builder ml-serve nginx; do
+	for name in cluster-manager compute mlflow artifact-builder ml-serve feature-store nginx; do
 		if running "$name"; then echo "$name: running (pid $(cat "$(pidfile "$name")"))"; else echo "$name: stopped"; fi
 	done
 }
@@ -153,6 +160,7 @@ render_nginx() {
 		-e "s|\${MLFLOW_UPSTREAM}|$MLFLOW_HTTP|g" \
 		-e "s|\${ML_SERVE_UPSTREAM}|$ML_SERVE_HTTP|g" \
 		-e "s|\${ARTIFACT_BUILDER_UPSTREAM}|$AB_HTTP|g" \
+		-e "s|\${FEATURE_STORE_UPSTREAM}|$FS_HTTP|g" \
 		"$ROOT/deploy/nginx/darwin.conf.template" > "$dir/darwin.conf"
 	sed -e "s|\${NGINX_RUNDIR}|$dir|g" "$ROOT/deploy/nginx/nginx.conf.template" > "$dir/nginx.conf"
 	"$NGINX" -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf"
@@ -169,9 +177,9 @@ smoke_one() { # smoke_one WHAT EXPECTED-SUBSTRING CURL-ARGS...: one request thro
 	log "smoke check ok: $what"
 }
 
-smoke_status() { # smoke_status WHAT CODE URL: the request through nginx answers exactly CODE
-	local what=$1 want=$2 url=$3 code
-	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$url" 2>&1) || true
+smoke_status() { # smoke_status WHAT CODE URL [CURL-ARGS...]: the request through nginx answers exactly CODE
+	local what=$1 want=$2 url=$3 code; shift 3
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$@" "$url" 2>&1) || true
 	if [ "$code" != "$want" ]; then
 		log "smoke check FAILED: $what: HTTP $code, want $want"; return 1
 	fi
@@ -196,6 +204,9 @@ smoke() { # requests through nginx to every service; on failure stop everything 
 	smoke_status "GET /ml-serve/api/v1/serve (no token)" 400 "$base/ml-serve/api/v1/serve" || ok=0
 	smoke_one "GET /artifact-builder/healthcheck" '"SUCCESS"' "$base/artifact-builder/healthcheck" || ok=0
 	smoke_one "GET /artifact-builder/task" '"status":"SUCCESS"' "$base/artifact-builder/task?limit=1" || ok=0
+	smoke_one "GET /feature-store-admin/entity/all" '"data"' "$base/feature-store-admin/entity/all" || ok=0
+	smoke_status "POST /feature-store/feature-group/read-features (empty request)" 400 \
+		"$base/feature-store/feature-group/read-features" -X POST -H 'Content-Type: application/json' -d '{}' || ok=0
 	# No service claims /no-such-serve/: nginx hands it to cluster-manager (the model-server proxy), whose
 	# answer for a serve that is not deployed is a 404 of its own, not nginx's.
 	smoke_status "GET /darwin-smoke-no-such-serve/ (cluster-manager)" 404 "$base/darwin-smoke-no-such-serve/" || ok=0
@@ -211,7 +222,7 @@ smoke() { # requests through nginx to every service; on failure stop everything 
 
 start() {
 	mkdir -p "$RUN_DIR"
-	for name in cluster-manager compute mlflow artifact-builder ml-serve nginx; do
+	for name in cluster-manager compute mlflow artifact-builder ml-serve feature-store nginx; do
 		if running "$name"; then log "$name is already running; '$0 stop' first"; exit 1; fi
 	done
 
@@ -221,10 +232,11 @@ start() {
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx >&2
 	fi
 
-	log "building compute, cluster-manager, mlflow, ml-serve and artifact-builder into $BIN"
+	log "building compute, cluster-manager, mlflow, ml-serve, artifact-builder and feature-store into $BIN"
 	mkdir -p "$BIN"
 	(cd "$ROOT" && $GO build -o "$BIN/" ./services/compute/cmd/compute ./services/cluster-manager/cmd/cluster-manager \
-		./services/mlflow/cmd/mlflow ./services/ml-serve/cmd/ml-serve ./services/artifact-builder/cmd/artifact-builder)
+		./services/mlflow/cmd/mlflow ./services/ml-serve/cmd/ml-serve ./services/artifact-builder/cmd/artifact-builder \
+		./services/feature-store/cmd/feature-store)
 
 	log "starting MariaDB"
 	eval "$(bash "$ROOT/scripts/test-databases.sh")"
@@ -244,6 +256,10 @@ start() {
 	local ml_serve_dsn="mysql://root@tcp(127.0.0.1:3306)/$ML_SERVE_DB"
 	log "migrating $ml_serve_dsn"
 	"$BIN/ml-serve" migrate -ml-serve.db.dsn="$ml_serve_dsn" >>"$RUN_DIR/ml-serve.log" 2>&1
+	mysql -uroot -h127.0.0.1 --protocol=tcp -e "CREATE DATABASE IF NOT EXISTS \`$FS_DB\`"
+	local fs_dsn="mysql://root@tcp(127.0.0.1:3306)/$FS_DB"
+	log "migrating $fs_dsn"
+	"$BIN/feature-store" migrate -feature-store.db.dsn="$fs_dsn" >>"$RUN_DIR/feature-store.log" 2>&1
 
 	log "starting cluster-manager on $CM_HTTP (gRPC $CM_GRPC)"
 	start_bg cluster-manager "$RUN_DIR/cluster-manager.log" "$BIN/cluster-manager" \
@@ -282,6 +298,12 @@ start() {
 		-ml-serve.image-repository="${REGISTRY#*/}"
 	wait_http ml-serve "http://$ML_SERVE_HTTP/readyz"
 
+	log "starting feature-store on $FS_HTTP"
+	start_bg feature-store "$RUN_DIR/feature-store.log" "$BIN/feature-store" \
+		-server.http-addr="$FS_HTTP" -server.grpc-addr= -feature-store.db.dsn="$fs_dsn" \
+		-feature-store.data-dir="$RUN_DIR/feature-store-data"
+	wait_http feature-store "http://$FS_HTTP/readyz"
+
 	log "starting nginx on $NGINX_ADDR"
 	render_nginx
 	local dir=$RUN_DIR/nginx
@@ -299,9 +321,10 @@ Darwin is running as separate services (logs in $RUN_DIR):
   mlflow            MLFLOW_TRACKING_URI=http://$NGINX_ADDR/mlflow-lib    app: http://$NGINX_ADDR/mlflow-app/healthcheck    (direct: http://$MLFLOW_HTTP)
   ml-serve          http://$NGINX_ADDR/ml-serve/healthcheck    (direct: http://$ML_SERVE_HTTP; token: $RUN_DIR/ml-serve-admin-token)
   artifact-builder  http://$NGINX_ADDR/artifact-builder/healthcheck    (direct: http://$AB_HTTP; pushes to $REGISTRY)
+  feature-store     http://$NGINX_ADDR/feature-store/ (app), http://$NGINX_ADDR/feature-store-admin/ (admin)    (direct: http://$FS_HTTP; darwin --url http://$NGINX_ADDR feature-store ...)
   deployed models   http://$NGINX_ADDR/<serve>/    (through cluster-manager)
   Ray dashboards    http://$NGINX_ADDR/<cloud_env>/<cluster_id>-dashboard/
-  database          mysql://root@127.0.0.1:3306/$DB (mlflow: $MLFLOW_DB, ml-serve: $ML_SERVE_DB, artifact-builder: $AB_DB)
+  database          mysql://root@127.0.0.1:3306/$DB (mlflow: $MLFLOW_DB, ml-serve: $ML_SERVE_DB, artifact-builder: $AB_DB, feature-store: $FS_DB)
 Quick start:  curl -X POST http://$NGINX_ADDR/compute/cluster -H 'Content-Type: application/json' -d @cluster.json
               curl -H "Authorization: Bearer \$(cat $RUN_DIR/ml-serve-admin-token)" http://$NGINX_ADDR/ml-serve/api/v1/serve
 Stop with:    $0 stop

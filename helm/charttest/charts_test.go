@@ -152,6 +152,7 @@ func chartDirs(t testing.TB) map[string]string {
 		"mlflow":           filepath.Join(root, "charts", "mlflow"),
 		"ml-serve":         filepath.Join(root, "charts", "ml-serve"),
 		"artifact-builder": filepath.Join(root, "charts", "artifact-builder"),
+		"feature-store":    filepath.Join(root, "charts", "feature-store"),
 		"datastores":       filepath.Join(root, "charts", "datastores"),
 		"darwin":           filepath.Join(root, "darwin"),
 	}
@@ -381,6 +382,11 @@ func TestRenderContents(t *testing.T) {
 				"name: darwin-artifact-builder-migrate",
 				"CREATE DATABASE IF NOT EXISTS `darwin_ml_serve`;",
 				"CREATE DATABASE IF NOT EXISTS `darwin_artifact_builder`;",
+				"name: darwin-feature-store-migrate",
+				"CREATE DATABASE IF NOT EXISTS `darwin_feature_store`;",
+				`value: "mysql://darwin:$(DARWIN_DB_PASSWORD)@tcp(darwin-mysql:3306)/darwin_feature_store"`,
+				`image: "localhost:5000/darwin/feature-store:latest"`,
+				"path: \"/feature-store-admin\"\n            pathType: Prefix",
 				`value: "mysql://darwin:$(DARWIN_DB_PASSWORD)@tcp(darwin-mysql:3306)/darwin_ml_serve"`,
 				`value: "mysql://darwin:$(DARWIN_DB_PASSWORD)@tcp(darwin-mysql:3306)/darwin_artifact_builder"`,
 				"kind: HorizontalPodAutoscaler", "kind: PodDisruptionBudget",
@@ -422,7 +428,10 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"unknown top-level key", []string{"computee.enabled=true"}, "computee"},
 		{"port out of range", []string{"compute.ports.http=70000"}, "http"},
 		{"bad datastore quantity", []string{"datastores.mysql.storage=lots"}, "storage"},
-		{"service not built yet", []string{"feature-store.enabled=true"}, "feature-store.enabled: the feature-store service is not built yet"},
+		{"service not built yet", []string{"chronos.enabled=true"}, "chronos.enabled: the chronos service is not built yet"},
+		{"feature-store unknown key", []string{"feature-store.enabled=true", "feature-store.replica=2"}, "replica"},
+		{"feature-store unknown online backend", []string{"feature-store.enabled=true", "feature-store.online.backend=memcached"}, "backend"},
+		{"feature-store sqlite with several replicas", []string{"feature-store.enabled=true", "feature-store.replicas=2"}, "feature-store.replicas > 1 needs global.db.driver=mysql, feature-store.online.backend=redis or cassandra and feature-store.offline.enabled=false (state on one volume: the SQLite metadata, the Pebble online store, the offline history)"},
 		{"another service not built yet", []string{"workflow.enabled=true"}, "workflow service is not built yet"},
 		{"ml-serve unknown key", []string{"ml-serve.enabled=true", "ml-serve.replica=2"}, "replica"},
 		{"ml-serve port out of range", []string{"ml-serve.enabled=true", "ml-serve.ports.http=70000"}, "http"},
@@ -482,8 +491,12 @@ func TestServiceChartsAreThin(t *testing.T) {
 		"mlflow/configmap.yaml": true, "mlflow/_helpers.tpl": true,
 		"ml-serve/deployment.yaml": true, "ml-serve/pvc.yaml": true, "ml-serve/secret.yaml": true, "ml-serve/_helpers.tpl": true,
 		"artifact-builder/deployment.yaml": true, "artifact-builder/pvc.yaml": true, "artifact-builder/_helpers.tpl": true,
+		// feature-store, like mlflow: the data claim (SQLite + Pebble), two prefixes without rewrite, online store
+		// and consumer settings merged into the config, a Secret-backed Redis URL.
+		"feature-store/deployment.yaml": true, "feature-store/pvc.yaml": true, "feature-store/ingress.yaml": true,
+		"feature-store/configmap.yaml": true, "feature-store/_helpers.tpl": true,
 	}
-	for _, svc := range []string{"compute", "cluster-manager", "mlflow", "ml-serve", "artifact-builder"} {
+	for _, svc := range []string{"compute", "cluster-manager", "mlflow", "ml-serve", "artifact-builder", "feature-store"} {
 		files, err := filepath.Glob(filepath.Join(helmDir(t), "charts", svc, "templates", "*"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("%s templates: %v (%d files)", svc, err, len(files))

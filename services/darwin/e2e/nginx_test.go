@@ -54,10 +54,11 @@ func renderNginx(t *testing.T, runDir, listen, compute, clusterManager string) s
 		"${NGINX_LISTEN}", listen,
 		"${COMPUTE_UPSTREAM}", compute,
 		"${CLUSTER_MANAGER_UPSTREAM}", clusterManager,
-		// mlflow, ml-serve and artifact-builder are not started by these tests.
+		// mlflow, ml-serve, artifact-builder and feature-store are not started by these tests.
 		"${MLFLOW_UPSTREAM}", "127.0.0.1:9",
 		"${ML_SERVE_UPSTREAM}", "127.0.0.1:9",
 		"${ARTIFACT_BUILDER_UPSTREAM}", "127.0.0.1:9",
+		"${FEATURE_STORE_UPSTREAM}", "127.0.0.1:9",
 	).Replace(read("darwin.conf.template"))
 	main := strings.ReplaceAll(read("nginx.conf.template"), "${NGINX_RUNDIR}", runDir)
 	for name, text := range map[string]string{"darwin.conf": server, "nginx.conf": main} {

@@ -87,6 +87,7 @@ Flags use Go flag syntax (-flag=value or --flag value); run 'darwin up -help' fo
 	})
 	root.AddCommand(cli.NewComputeCommand(opts))
 	root.AddCommand(cli.NewMLflowCommand(opts))
+	root.AddCommand(cli.NewFeatureStoreCommand(opts))
 	root.AddCommand(hermes.NewCommand(hermes.Options{Use: "serve"})) // spec §10.2: darwin serve … = hermes
 	root.AddCommand(initcmd.NewCommand(os.Stdout, os.Stderr, os.Stdin))
 	return root

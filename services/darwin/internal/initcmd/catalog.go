@@ -56,7 +56,9 @@ var Services = []Service{
 	{Name: "compute", Requires: []string{"cluster-manager"}, Datastores: []string{"mysql"}, Migrates: true},
 	{Name: "cluster-manager"},
 	{Name: "workspace", Requires: []string{"compute"}, Datastores: []string{"mysql"}},
-	{Name: "feature-store", Datastores: []string{"mysql", "cassandra", "kafka"}},
+	// feature-store keeps its metadata in MySQL and, by default, the online store in the embedded Pebble on its
+	// chart's volume; Cassandra (feature-store.online.backend) and Kafka (feature-store.consumer) are opt-in.
+	{Name: "feature-store", Datastores: []string{"mysql"}, Migrates: true},
 	// mlflow keeps artifacts on its chart's volume by default (the original used S3/localstack); S3 is opt-in
 	// through mlflow.artifacts.type=s3 with a bucket, so the development MinIO is not switched on for it.
 	{Name: "mlflow", Datastores: []string{"mysql"}, Migrates: true},
@@ -76,6 +78,7 @@ var Datastores = []string{"mysql", "kafka", "cassandra", "s3"}
 // Everything else stays selectable but is written disabled.
 var Built = map[string]bool{
 	"compute": true, "cluster-manager": true, "mlflow": true, "ml-serve": true, "artifact-builder": true,
+	"feature-store": true,
 }
 
 func serviceByName(name string) (Service, bool) {

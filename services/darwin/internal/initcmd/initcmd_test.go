@@ -214,7 +214,7 @@ func TestPresetInference(t *testing.T) {
 
 func TestAll(t *testing.T) {
 	out, v, _ := run(t, "", "--all")
-	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"compute", "cluster-manager", "mlflow", "ml-serve", "artifact-builder"}) {
+	if got := enabledServices(t, v); !reflect.DeepEqual(got, []string{"compute", "cluster-manager", "feature-store", "mlflow", "ml-serve", "artifact-builder"}) {
 		t.Errorf("--all enables %v, want the built services", got)
 	}
 	for _, s := range Services {
