@@ -101,7 +101,7 @@ func newPipeline(cfg *Config, log *slog.Logger, meta *store.Store, w ingest.Writ
 	}
 	pop, err := populator.New(populator.Config{
 		Resolver: res, Checkpoints: checkpoints, Writer: w, Producer: p, History: appender,
-		Recorder: runRecorder{meta}, AllowedDirs: cfg.Populator.AllowedDirs, Log: log.With("component", "populator"),
+		Recorder: newRunRecorder(meta, reg), AllowedDirs: cfg.Populator.AllowedDirs, Log: log.With("component", "populator"),
 	})
 	if err != nil {
 		p.closeHistory()
@@ -260,10 +260,34 @@ func (m metaResolver) Resolve(ctx context.Context, fg, version string) (offline.
 	return offline.SchemaFrom(e, g), nil
 }
 
-// runRecorder records populator runs as the feature group's run-data.
-type runRecorder struct{ meta *store.Store }
+// runRecorder records populator runs as the feature group's run-data and counts them in Prometheus.
+type runRecorder struct {
+	meta       *store.Store
+	runs       *prometheus.CounterVec
+	rows       prometheus.Counter
+	failedRows prometheus.Counter
+}
 
-func (r runRecorder) RecordRun(ctx context.Context, d populator.RunData) error {
+func newRunRecorder(meta *store.Store, reg prometheus.Registerer) *runRecorder {
+	r := &runRecorder{
+		meta: meta,
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "darwin_feature_store_populator_runs_total",
+			Help: "Populator runs that ended, by status (SUCCESS or FAILED)."}, []string{"status"}),
+		rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "darwin_feature_store_populator_rows_total",
+			Help: "Rows written by populator runs that ended."}),
+		failedRows: prometheus.NewCounter(prometheus.CounterOpts{Name: "darwin_feature_store_populator_failed_rows_total",
+			Help: "Rows populator runs could not write (rejected by validation)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(r.runs, r.rows, r.failedRows)
+	}
+	return r
+}
+
+func (r *runRecorder) RecordRun(ctx context.Context, d populator.RunData) error {
+	r.runs.WithLabelValues(d.Status).Inc()
+	r.rows.Add(float64(d.RowCount))
+	r.failedRows.Add(float64(d.FailedRows))
 	sample := d.SampleData
 	if sample == nil {
 		sample = []json.RawMessage{}

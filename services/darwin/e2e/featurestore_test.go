@@ -283,6 +283,19 @@ func TestE2EFeatureStore(t *testing.T) {
 		t.Fatalf("kafka populator run %+v %v", run, err)
 	}
 
+	// The platform's /metrics counts both populator runs, the dead letter and the feature-store requests.
+	_, metrics := getRaw(t, p.url("/metrics"))
+	for _, want := range []string{
+		`darwin_feature_store_populator_runs_total{status="SUCCESS"} 2`,
+		`darwin_feature_store_populator_rows_total 3200`,
+		`darwin_feature_store_consumer_dlq_messages_total{reason="rejected"} 1`,
+		`darwin_feature_store_requests_total{api="app",code="200",route="/feature-group/read-features"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	// Bad input is a 400 in the envelope, never a 500.
 	fsCall(t, p, "POST", "/feature-store/feature-group/historical-features", `{"entityRows":{"names":["user_id"],"values":[[1]]},"features":["user_stats:clicks"]}`, 400)
 	fsCall(t, p, "POST", "/feature-store-admin/populator/run", `{"source":"relative/path.parquet","featureGroupName":"user_stats"}`, 400)
