@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
+	"io"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -13,10 +13,11 @@ import (
 )
 
 // Pebble is the embedded store: one Pebble key per row (<table> NUL <key>), the value holding the row's expiry
-// and its cells, each with its own expiry. Writes read-modify-write rows under a mutex and commit one batch.
+// and its cells, each with its own expiry. A write is blind: each row becomes a merge operand (its cells, deletions
+// as empty values, and the write's expiry) in one batch, and rowMerger folds operands when the row is read or
+// compacted, so writes never read.
 type Pebble struct {
 	db  *pebble.DB
-	mu  sync.Mutex
 	now func() time.Time
 	// Sync makes every write durable before it returns (default true).
 	sync bool
@@ -43,7 +44,11 @@ func OpenPebble(dir string, o PebbleOptions) (*Pebble, error) {
 	}
 	cache := pebble.NewCache(size)
 	defer cache.Unref()
-	opts := &pebble.Options{Logger: quietLogger{}, Cache: cache}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	opts := &pebble.Options{Logger: quietLogger{}, Cache: cache, Merger: rowMergerFor(now)}
 	if o.InMemory {
 		opts.FS = vfs.NewMem()
 		dir = ""
@@ -51,10 +56,6 @@ func OpenPebble(dir string, o PebbleOptions) (*Pebble, error) {
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open pebble store: %w", err)
-	}
-	now := o.Now
-	if now == nil {
-		now = time.Now
 	}
 	return &Pebble{db: db, now: now, sync: !o.NoSync}, nil
 }
@@ -89,6 +90,8 @@ type cellVal struct {
 }
 
 // Layout: uvarint expiry, uvarint n, then n × (uvarint len name, name, uvarint expiry, uvarint len value, value).
+// A cell with an empty value is a deletion (stored values are never empty): it hides older values of the column in
+// merge operands that have not yet been folded into the row.
 func encodeRow(r *row) []byte {
 	b := binary.AppendUvarint(nil, uint64(r.expiry))
 	b = binary.AppendUvarint(b, uint64(len(r.cells)))
@@ -104,8 +107,17 @@ func encodeRow(r *row) []byte {
 
 var errCorrupt = errors.New("online store: corrupt row")
 
-// scanRow walks an encoded row, calling fn for every cell (values alias b).
+// scanRow walks an encoded row, calling fn for every stored cell (values alias b); deletions are skipped.
 func scanRow(b []byte, fn func(name []byte, expiry int64, value []byte)) (int64, error) {
+	return scanCells(b, func(name []byte, expiry int64, value []byte) {
+		if len(value) > 0 {
+			fn(name, expiry, value)
+		}
+	})
+}
+
+// scanCells walks every cell of an encoded row or merge operand, deletions (empty values) included.
+func scanCells(b []byte, fn func(name []byte, expiry int64, value []byte)) (int64, error) {
 	exp, n := binary.Uvarint(b)
 	if n <= 0 {
 		return 0, errCorrupt
@@ -138,54 +150,28 @@ func scanRow(b []byte, fn func(name []byte, expiry int64, value []byte)) (int64,
 	return int64(exp), nil
 }
 
-func decodeRow(b []byte, now int64) (*row, error) {
-	r := &row{cells: map[string]cellVal{}}
-	exp, err := scanRow(b, func(name []byte, e int64, v []byte) {
-		if e == 0 || e > now {
-			r.cells[string(name)] = cellVal{expiry: e, value: append([]byte(nil), v...)}
-		}
-	})
-	r.expiry = exp
-	return r, err
-}
-
 // Write implements Store.
 func (p *Pebble) Write(ctx context.Context, ops []WriteOp) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	now := p.now().UnixNano()
-	batch := p.db.NewIndexedBatch()
+	batch := p.db.NewBatch()
 	defer batch.Close()
+	var kb []byte
 	for _, op := range ops {
 		var exp int64
 		if op.TTL > 0 {
 			exp = now + op.TTL.Nanoseconds()
 		}
 		for _, rw := range op.Rows {
-			k := rowKey(op.Table, rw.Key)
-			r := &row{cells: map[string]cellVal{}}
-			if v, closer, err := batch.Get(k); err == nil {
-				r, err = decodeRow(v, now)
-				closer.Close()
-				if err != nil {
-					return err
-				}
-			} else if !errors.Is(err, pebble.ErrNotFound) {
-				return err
-			}
 			// Like a CQL INSERT's row marker, the row's own liveness is that of its latest write.
-			r.expiry = exp
+			r := row{expiry: exp, cells: make(map[string]cellVal, len(rw.Cells))}
 			for _, c := range rw.Cells {
-				if c.Value == nil {
-					delete(r.cells, c.Column)
-				} else {
-					r.cells[c.Column] = cellVal{expiry: exp, value: c.Value}
-				}
+				r.cells[c.Column] = cellVal{expiry: exp, value: c.Value} // nil: a deletion
 			}
-			if err := batch.Set(k, encodeRow(r), nil); err != nil {
+			kb = append(append(append(kb[:0], op.Table...), 0), rw.Key...)
+			if err := batch.Merge(kb, encodeRow(&r), nil); err != nil {
 				return err
 			}
 		}
@@ -195,6 +181,69 @@ func (p *Pebble) Write(ctx context.Context, ops []WriteOp) error {
 		opt = pebble.Sync
 	}
 	return batch.Commit(opt)
+}
+
+// rowMergerName names the merge operator in the store's OPTIONS file; a store written with another operator does
+// not open.
+const rowMergerName = "darwin.online.row.v1"
+
+// rowMergerFor folds a row's merge operands (and its base value): newer cells replace older ones (a deletion too),
+// the newest operand's expiry is the row's. Once the oldest value is included, deletions and cells expired by now()
+// are dropped; before that, an expired cell stays as a deletion so an older value of the column cannot reappear.
+func rowMergerFor(now func() time.Time) *pebble.Merger {
+	return &pebble.Merger{Name: rowMergerName, Merge: func(_, value []byte) (pebble.ValueMerger, error) {
+		m := &rowMerger{now: now, cells: map[string]cellVal{}}
+		exp, err := m.add(value, true)
+		m.expiry = exp
+		return m, err
+	}}
+}
+
+type rowMerger struct {
+	now    func() time.Time
+	expiry int64
+	cells  map[string]cellVal
+}
+
+// add folds one operand in; older operands only fill columns no newer operand set.
+func (m *rowMerger) add(v []byte, newer bool) (int64, error) {
+	return scanCells(v, func(name []byte, e int64, val []byte) {
+		if !newer {
+			if _, seen := m.cells[string(name)]; seen {
+				return
+			}
+		}
+		var cp []byte
+		if len(val) > 0 {
+			cp = append([]byte(nil), val...)
+		}
+		m.cells[string(name)] = cellVal{expiry: e, value: cp}
+	})
+}
+
+func (m *rowMerger) MergeNewer(v []byte) error {
+	exp, err := m.add(v, true)
+	m.expiry = exp
+	return err
+}
+
+func (m *rowMerger) MergeOlder(v []byte) error {
+	_, err := m.add(v, false)
+	return err
+}
+
+func (m *rowMerger) Finish(includesBase bool) ([]byte, io.Closer, error) {
+	now := m.now().UnixNano()
+	for name, c := range m.cells {
+		expired := c.expiry != 0 && c.expiry <= now
+		switch {
+		case includesBase && (c.value == nil || expired):
+			delete(m.cells, name)
+		case expired:
+			m.cells[name] = cellVal{expiry: c.expiry}
+		}
+	}
+	return encodeRow(&row{expiry: m.expiry, cells: m.cells}), nil, nil
 }
 
 // Read implements Store.
