@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -54,6 +55,14 @@ func OpenPebble(dir string, o PebbleOptions) (*Pebble, error) {
 		dir = ""
 	}
 	db, err := pebble.Open(dir, opts)
+	if err != nil && strings.Contains(err.Error(), `merger name from file "pebble.concatenate"`) {
+		// A store made before writes became merges records Pebble's default operator. It holds no merge operands
+		// (nothing merged then), so the row merger under the recorded name reads it correctly.
+		legacy := *opts.Merger
+		legacy.Name = "pebble.concatenate"
+		opts.Merger = &legacy
+		db, err = pebble.Open(dir, opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open pebble store: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // cellsOf decodes an encoded row into column → value ("" for a deletion) and returns its expiry.
@@ -155,4 +157,36 @@ func FuzzDecodeRow(f *testing.F) {
 			t.Fatalf("merged row does not decode: %v", err)
 		}
 	})
+}
+
+// TestPebbleOpensStoreOfSetWrites opens a store written before writes became merges (Pebble's default merge
+// operator in its OPTIONS, rows stored with Set) and updates a row in it.
+func TestPebbleOpensStoreOfSetWrites(t *testing.T) {
+	dir := t.TempDir()
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Set([]byte("t\x00k"), encodeRow(&row{cells: map[string]cellVal{"a": {value: []byte("1")}, "b": {value: []byte("2")}}}), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second open reads the OPTIONS the first one wrote
+		p, err := OpenPebble(dir, PebbleOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Write(t.Context(), []WriteOp{{Table: "t", Rows: []Row{{Key: []byte("k"), Cells: []Cell{{"b", []byte("3")}}}}}}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Read(t.Context(), []ReadOp{{Table: "t", Keys: [][]byte{[]byte("k")}, Columns: []string{"a", "b"}}})
+		if err != nil || !res[0].Found[0] || string(res[0].Values[0][0]) != "1" || string(res[0].Values[0][1]) != "3" {
+			t.Fatalf("read %+v %v", res, err)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
