@@ -66,28 +66,38 @@ func msdUser(email string) string {
 	return `{"email": ` + string(b) + `}`
 }
 
-func (c *client) do(ctx context.Context, r request) (*response, error) {
-	u := c.base + r.path
-	if len(r.query) > 0 {
-		u += "?" + r.query.Encode()
+// newJSONRequest builds a CLI request to base+path?query with body (when non-nil) encoded as JSON.
+func newJSONRequest(ctx context.Context, method, base, path string, query url.Values, body any) (*http.Request, error) {
+	u := base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
 	}
-	var body io.Reader
-	if r.body != nil {
-		b, err := json.Marshal(r.body)
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, fmt.Errorf("encode %s %s body: %w", r.method, r.path, err)
+			return nil, fmt.Errorf("encode %s %s body: %w", method, path, err)
 		}
-		body = bytes.NewReader(b)
+		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return nil, fmt.Errorf("build %s %s: %w", r.method, u, err)
+		return nil, fmt.Errorf("build %s %s: %w", method, u, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "darwin-cli")
-	if r.body != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return req, nil
+}
+
+func (c *client) do(ctx context.Context, r request) (*response, error) {
+	req, err := newJSONRequest(ctx, r.method, c.base, r.path, r.query, r.body)
+	if err != nil {
+		return nil, err
+	}
+	u := req.URL.String()
 	if r.user != "" {
 		req.Header.Set("msd-user", msdUser(r.user))
 	}

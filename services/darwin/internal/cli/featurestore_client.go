@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -93,27 +92,11 @@ func (c *fsClient) do(ctx context.Context, call fsCall) (*response, error) {
 	if call.admin {
 		base, prefix = c.admin, featureStoreAdminPrefix
 	}
-	u := base + call.path
-	if len(call.query) > 0 {
-		u += "?" + call.query.Encode()
-	}
-	var rd io.Reader
-	if call.body != nil {
-		b, err := json.Marshal(call.body)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s %s body: %w", call.method, call.path, err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, call.method, u, rd)
+	req, err := newJSONRequest(ctx, call.method, base, call.path, call.query, call.body)
 	if err != nil {
-		return nil, fmt.Errorf("build %s %s: %w", call.method, u, err)
+		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "darwin-cli")
-	if call.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	u := req.URL.String()
 	for k, v := range call.headers {
 		req.Header.Set(k, v)
 	}

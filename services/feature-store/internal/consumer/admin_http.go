@@ -17,6 +17,7 @@ import (
 
 	"github.com/darwinml/darwin/pkg/log"
 	"github.com/darwinml/darwin/services/feature-store/internal/domain"
+	"github.com/darwinml/darwin/services/feature-store/internal/envelope"
 )
 
 // ErrKafkaAdmin is the catalogue code of every Kafka admin failure (bad input or a Kafka error), as in the original.
@@ -227,31 +228,6 @@ func (a *Admin) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, e)
 }
 
-// The feature store's envelope (the same shape as internal/httpapi's).
-type errorBody struct {
-	Message string `json:"message"`
-	Cause   string `json:"cause"`
-	Code    string `json:"code"`
-}
+func writeData(w http.ResponseWriter, data any) { envelope.Data(w, data) }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"Something went wrong","cause":"encode response","code":"DarwinOfsV2-UNKNOWN-EXCEPTION"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-func writeData(w http.ResponseWriter, data any) {
-	writeJSON(w, http.StatusOK, struct {
-		Data any `json:"data"`
-	}{data})
-}
-
-func writeError(w http.ResponseWriter, e *domain.Error) {
-	writeJSON(w, e.Code.Status, struct {
-		Error errorBody `json:"error"`
-	}{errorBody{Message: e.Message, Cause: e.Cause, Code: e.Code.Name}})
-}
+func writeError(w http.ResponseWriter, e *domain.Error) { envelope.Error(w, e) }

@@ -14,7 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-type envelope struct {
+type respEnvelope struct {
 	Data  json.RawMessage `json:"data"`
 	Error *struct {
 		Message string `json:"message"`
@@ -23,11 +23,11 @@ type envelope struct {
 	} `json:"error"`
 }
 
-func call(t *testing.T, h http.Handler, method, path, body string) (int, envelope) {
+func call(t *testing.T, h http.Handler, method, path, body string) (int, respEnvelope) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
-	var env envelope
+	var env respEnvelope
 	if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
 		t.Fatalf("%s %s: body %q: %v", method, path, rec.Body.String(), err)
 	}

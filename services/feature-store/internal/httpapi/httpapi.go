@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/darwinml/darwin/services/feature-store/internal/domain"
+	"github.com/darwinml/darwin/services/feature-store/internal/envelope"
 	"github.com/darwinml/darwin/services/feature-store/internal/online"
 	"github.com/darwinml/darwin/services/feature-store/internal/store"
 )
@@ -76,34 +77,13 @@ func health(w http.ResponseWriter, _ *http.Request) {
 	writeData(w, map[string]string{"status": "UP"})
 }
 
-type errorBody struct {
-	Message string `json:"message"`
-	Cause   string `json:"cause"`
-	Code    string `json:"code"`
-}
+type errorBody = envelope.ErrorBody
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"Something went wrong","cause":"encode response","code":"DarwinOfsV2-UNKNOWN-EXCEPTION"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { envelope.JSON(w, status, v) }
 
-func writeData(w http.ResponseWriter, data any) {
-	writeJSON(w, http.StatusOK, struct {
-		Data any `json:"data"`
-	}{data})
-}
+func writeData(w http.ResponseWriter, data any) { envelope.Data(w, data) }
 
-func writeError(w http.ResponseWriter, err error) {
-	e := domain.As(err)
-	writeJSON(w, e.Code.Status, struct {
-		Error errorBody `json:"error"`
-	}{errorBody{Message: e.Message, Cause: e.Cause, Code: e.Code.Name}})
-}
+func writeError(w http.ResponseWriter, err error) { envelope.Error(w, err) }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := domain.As(err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/darwinml/darwin/services/feature-store/internal/domain"
+	"github.com/darwinml/darwin/services/feature-store/internal/envelope"
 )
 
 // MaxRequestBytes bounds a historical-features request body.
@@ -94,33 +95,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // WriteData writes the {"data": v} envelope with status 200.
-func WriteData(w http.ResponseWriter, v any) {
-	writeJSON(w, http.StatusOK, struct {
-		Data any `json:"data"`
-	}{v})
-}
-
-type errorBody struct {
-	Message string `json:"message"`
-	Cause   string `json:"cause"`
-	Code    string `json:"code"`
-}
+func WriteData(w http.ResponseWriter, v any) { envelope.Data(w, v) }
 
 // WriteError writes the {"error":{message,cause,code}} envelope with err's status.
-func WriteError(w http.ResponseWriter, err error) {
-	e := domain.As(err)
-	writeJSON(w, e.Code.Status, struct {
-		Error errorBody `json:"error"`
-	}{errorBody{Message: e.Message, Cause: e.Cause, Code: e.Code.Name}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"message":"Something went wrong","cause":"encode response","code":"DarwinOfsV2-UNKNOWN-EXCEPTION"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
+func WriteError(w http.ResponseWriter, err error) { envelope.Error(w, err) }
