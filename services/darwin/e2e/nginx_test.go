@@ -298,7 +298,7 @@ func TestRunDistributedScript(t *testing.T) {
 			script("stop")
 		}
 		if t.Failed() {
-			for _, name := range []string{"compute.log", "cluster-manager.log", "mlflow.log", "ml-serve.log", "artifact-builder.log", "nginx/error.log"} {
+			for _, name := range []string{"compute.log", "cluster-manager.log", "mlflow.log", "ml-serve.log", "artifact-builder.log", "feature-store.log", "nginx/error.log"} {
 				raw, _ := os.ReadFile(filepath.Join(runDir, name))
 				t.Logf("%s:\n%s", name, tail(string(raw), 40))
 			}
@@ -311,12 +311,13 @@ func TestRunDistributedScript(t *testing.T) {
 		base + "/ml-serve/healthcheck", base + "/artifact-builder/healthcheck",
 		"smoke check ok: GET /ml-serve/api/v1/serve (admin token)", "smoke check ok: GET /ml-serve/api/v1/serve (no token)",
 		"smoke check ok: GET /artifact-builder/healthcheck", "smoke check ok: GET /darwin-smoke-no-such-serve/ (cluster-manager)",
+		"smoke check ok: GET /feature-store-admin/entity/all", "smoke check ok: POST /feature-store/feature-group/read-features (empty request)",
 		"Stop with:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("start output lacks %q:\n%s", want, out)
 		}
 	}
-	if st := script("status"); strings.Count(st, ": running") != 6 {
+	if st := script("status"); strings.Count(st, ": running") != 7 {
 		t.Fatalf("status after start:\n%s", st)
 	}
 	if strings.Contains(out, adminToken) {
@@ -366,7 +367,7 @@ func TestRunDistributedScript(t *testing.T) {
 	// stop takes the running cluster's node processes down with cluster-manager.
 	script("stop")
 	stopped = true
-	if st := script("status"); strings.Count(st, ": stopped") != 6 {
+	if st := script("status"); strings.Count(st, ": stopped") != 7 {
 		t.Errorf("status after stop:\n%s", st)
 	}
 	testutil.Eventually(t, 15*time.Second, func() bool { return len(processesOf(runDir)) == 0 }, "no process of %s left", runDir)
