@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/darwinml/darwin/pkg/testutil"
 	"github.com/darwinml/darwin/services/feature-store/internal/online/cassandramodel"
 )
 
@@ -129,6 +130,9 @@ func TestCassandraThroughDriver(t *testing.T) {
 // exercised here.
 func TestCassandraEnvHarness(t *testing.T) {
 	if testing.Short() {
+		if testutil.RequireAll() {
+			t.Fatal("-short skips this test, and DARWIN_TEST_REQUIRE_ALL=1")
+		}
 		t.Skip("sleeps for TTLs")
 	}
 	srv := startWire(t, cassandramodel.New(time.Now), "", "")
