@@ -201,17 +201,28 @@ const rowMergerName = "darwin.online.row.v1"
 // are dropped; before that, an expired cell stays as a deletion so an older value of the column cannot reappear.
 func rowMergerFor(now func() time.Time) *pebble.Merger {
 	return &pebble.Merger{Name: rowMergerName, Merge: func(_, value []byte) (pebble.ValueMerger, error) {
-		m := &rowMerger{now: now, cells: map[string]cellVal{}}
-		exp, err := m.add(value, true)
-		m.expiry = exp
-		return m, err
+		return &rowMerger{now: now, first: append([]byte(nil), value...)}, nil
 	}}
 }
 
+// rowMerger keeps a lone operand as it is (a read of a row written once folds nothing) and decodes operands into
+// cells only when a second one arrives.
 type rowMerger struct {
 	now    func() time.Time
+	first  []byte // the only operand so far; nil once folded into cells
 	expiry int64
 	cells  map[string]cellVal
+}
+
+// fold decodes the lone operand into cells.
+func (m *rowMerger) fold() error {
+	if m.first == nil {
+		return nil
+	}
+	m.cells = map[string]cellVal{}
+	exp, err := m.add(m.first, true)
+	m.expiry, m.first = exp, nil
+	return err
 }
 
 // add folds one operand in; older operands only fill columns no newer operand set.
@@ -231,17 +242,28 @@ func (m *rowMerger) add(v []byte, newer bool) (int64, error) {
 }
 
 func (m *rowMerger) MergeNewer(v []byte) error {
+	if err := m.fold(); err != nil {
+		return err
+	}
 	exp, err := m.add(v, true)
 	m.expiry = exp
 	return err
 }
 
 func (m *rowMerger) MergeOlder(v []byte) error {
+	if err := m.fold(); err != nil {
+		return err
+	}
 	_, err := m.add(v, false)
 	return err
 }
 
 func (m *rowMerger) Finish(includesBase bool) ([]byte, io.Closer, error) {
+	if m.first != nil {
+		// A lone operand is already a row. Its deletions and expired cells (if any) are skipped by every reader, and
+		// the next merge of the row drops them.
+		return m.first, nil, nil
+	}
 	now := m.now().UnixNano()
 	for name, c := range m.cells {
 		expired := c.expiry != 0 && c.expiry <= now
