@@ -389,6 +389,8 @@ func TestFeatureStoreChartVariants(t *testing.T) {
 			"feature-store.autoscaling.enabled needs global.db.driver=mysql, feature-store.online.backend=redis or cassandra and feature-store.offline.enabled=false (state on one volume: the Pebble online store)"},
 		{"autoscaling on sqlite", []string{"online.backend=cassandra", "offline.enabled=false", "autoscaling.enabled=true"},
 			"feature-store.autoscaling.enabled needs global.db.driver=mysql, feature-store.online.backend=redis or cassandra and feature-store.offline.enabled=false (state on one volume: the SQLite metadata)"},
+		{"disruption budget on one pod", []string{"podDisruptionBudget.enabled=true"},
+			"feature-store.podDisruptionBudget.enabled with a single replica would block every node drain: scale out first"},
 		// Online store settings.
 		{"unknown online backend", []string{"online.backend=memcached"}, "at '/online/backend': value must be one of"},
 		{"redis without URL or Secret", with(scaledOut, "online.backend=redis"), "feature-store.online.backend=redis needs feature-store.online.redis.url or .existingSecret"},

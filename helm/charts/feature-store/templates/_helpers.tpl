@@ -33,8 +33,8 @@ consumer settings merged into the config, the data volume and the single-replica
 
 {{/*
 Refuses what cannot work: more than one pod while state lives on the data volume (a ReadWriteOnce claim, or an
-emptyDir per pod that would split the data), the redis backend without a URL, cassandra without hosts, and the
-consumer without brokers or topics.
+emptyDir per pod that would split the data), a disruption budget on a single pod, the redis backend without a URL,
+cassandra without hosts, and the consumer without brokers or topics.
 */}}
 {{- define "feature-store.check" -}}
 {{- if include "feature-store.needsVolume" . -}}
@@ -50,6 +50,9 @@ consumer without brokers or topics.
 {{- end -}}
 {{- if and (eq .Values.online.backend "cassandra") (not .Values.online.cassandra.hosts) -}}
 {{- fail "feature-store.online.backend=cassandra needs feature-store.online.cassandra.hosts" -}}
+{{- end -}}
+{{- if and .Values.podDisruptionBudget.enabled (not .Values.autoscaling.enabled) (le (int .Values.replicas) 1) -}}
+{{- fail "feature-store.podDisruptionBudget.enabled with a single replica would block every node drain: scale out first" -}}
 {{- end -}}
 {{- if and .Values.consumer.enabled (or (not .Values.consumer.brokers) (not .Values.consumer.topics)) -}}
 {{- fail "feature-store.consumer.enabled needs feature-store.consumer.brokers and feature-store.consumer.topics" -}}
