@@ -57,7 +57,7 @@ func checkFSIngress(t *testing.T, m manifests) {
 		}
 		paths = append(paths, p.Path)
 	}
-	if !slices.Equal(paths, []string{"/feature-store", "/feature-store-admin"}) {
+	if !slices.Equal(paths, []string{"/feature-store", "/feature-store-admin", "/feature-store-consumer"}) {
 		t.Errorf("ingress paths %v", paths)
 	}
 	if _, ok := ing.Annotations["nginx.ingress.kubernetes.io/rewrite-target"]; ok {

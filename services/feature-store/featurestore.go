@@ -289,6 +289,10 @@ func (s *Service) RegisterAdminHTTP(r chi.Router) {
 	s.pipe.registerAdmin(r)
 }
 
+// RegisterConsumerHTTP registers the consumer's routes (without the /feature-store-consumer prefix): GET
+// /healthcheck and GET /assignments.
+func (s *Service) RegisterConsumerHTTP(r chi.Router) { s.pipe.registerConsumer(r) }
+
 // RegisterHealth adds the database readiness check.
 func (s *Service) RegisterHealth(h *health.Checker) {
 	h.Add("feature-store-db", s.db.PingContext)

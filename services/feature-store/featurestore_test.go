@@ -67,3 +67,25 @@ func TestPersistsAcrossRestart(t *testing.T) {
 	defer func() { _ = svc.Module().Stop(t.Context()) }()
 	call(h, "GET", "/feature-store/feature-group/read-features", `{"featureGroupName":"g","featureColumns":["x"],"primaryKeys":{"names":["id"],"values":[["u1"]]}}`, `"features":[7]`)
 }
+
+// TestConsumerRoutesWithoutConsumer: a process without the consumer says so on the consumer's routes, in the
+// envelope, rather than claiming health.
+func TestConsumerRoutesWithoutConsumer(t *testing.T) {
+	svc, err := New(Config{DataDir: t.TempDir()}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Module().Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = svc.Module().Stop(t.Context()) }()
+	r := chi.NewRouter()
+	r.Route("/feature-store-consumer", svc.RegisterConsumerHTTP)
+	for _, path := range []string{"/feature-store-consumer/healthcheck", "/feature-store-consumer/assignments"} {
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"code":"OFS-V2-CONSUMER-CONFIG-NOT-FOUND-EXCEPTION"`) {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+}

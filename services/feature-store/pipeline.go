@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/darwinml/darwin/services/feature-store/internal/consumer"
 	"github.com/darwinml/darwin/services/feature-store/internal/domain"
+	"github.com/darwinml/darwin/services/feature-store/internal/envelope"
 	"github.com/darwinml/darwin/services/feature-store/internal/ingest"
 	"github.com/darwinml/darwin/services/feature-store/internal/offline"
 	"github.com/darwinml/darwin/services/feature-store/internal/populator"
@@ -236,6 +238,32 @@ func (p *pipeline) registerApp(r chi.Router) {
 		h := &offline.Handler{Retriever: p.retr, Log: p.log}
 		r.Method("POST", "/feature-group/historical-features", h)
 	}
+}
+
+// errConsumerNotReady answers the consumer's health check while it is not serving.
+var errConsumerNotReady = domain.Code{Name: "OFS-V2-CONSUMER-NOT-READY-EXCEPTION", Message: "consumer is not ready", Status: http.StatusServiceUnavailable}
+
+// registerConsumer mounts the original consumer deployable's routes (/feature-store-consumer): GET /healthcheck
+// (200 while the consumer serves, 503 with the reason otherwise) and GET /assignments (this member's partitions).
+func (p *pipeline) registerConsumer(r chi.Router) {
+	r.Get("/healthcheck", func(w http.ResponseWriter, _ *http.Request) {
+		if p.cons == nil {
+			envelope.Error(w, domain.E(domain.ErrConsumerConfigNotFound, "the consumer is not enabled in this process (-feature-store.consumer.enabled)"))
+			return
+		}
+		if err := p.cons.Ready(); err != nil {
+			envelope.Error(w, &domain.Error{Code: errConsumerNotReady, Message: err.Error(), Cause: err.Error()})
+			return
+		}
+		envelope.Data(w, map[string]string{"status": "UP"})
+	})
+	r.Get("/assignments", func(w http.ResponseWriter, _ *http.Request) {
+		if p.cons == nil {
+			envelope.Error(w, domain.E(domain.ErrConsumerConfigNotFound, "the consumer is not enabled in this process (-feature-store.consumer.enabled)"))
+			return
+		}
+		envelope.Data(w, p.cons.Assignments())
+	})
 }
 
 // registerAdmin mounts the admin-side routes: populator runs and Kafka topics.

@@ -296,6 +296,20 @@ func TestE2EFeatureStore(t *testing.T) {
 		}
 	}
 
+	// The consumer's own routes (the original darwin-ofs-v2-consumer's): health and this member's partitions.
+	fsCall(t, p, "GET", "/feature-store-consumer/healthcheck", "", 200)
+	var asg struct {
+		GroupID string             `json:"groupId"`
+		Ready   bool               `json:"ready"`
+		Claims  map[string][]int32 `json:"claims"`
+	}
+	if err := json.Unmarshal(fsCall(t, p, "GET", "/feature-store-consumer/assignments", "", 200), &asg); err != nil {
+		t.Fatal(err)
+	}
+	if !asg.Ready || asg.GroupID != "ofs-consumer" || len(asg.Claims["default"]) != 4 {
+		t.Fatalf("assignments %+v: the only member holds every partition of topic default", asg)
+	}
+
 	// Bad input is a 400 in the envelope, never a 500.
 	fsCall(t, p, "POST", "/feature-store/feature-group/historical-features", `{"entityRows":{"names":["user_id"],"values":[[1]]},"features":["user_stats:clicks"]}`, 400)
 	fsCall(t, p, "POST", "/feature-store-admin/populator/run", `{"source":"relative/path.parquet","featureGroupName":"user_stats"}`, 400)

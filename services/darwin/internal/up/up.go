@@ -295,6 +295,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.RegisterHealth(srv.Health)
 		srv.HTTP.Route("/feature-store", fs.RegisterHTTP)
 		srv.HTTP.Route("/feature-store-admin", fs.RegisterAdminHTTP)
+		srv.HTTP.Route("/feature-store-consumer", fs.RegisterConsumerHTTP)
 		mgr.Register(fs.Module())
 		serviceModules = append(serviceModules, moduleFeatureStore)
 	}

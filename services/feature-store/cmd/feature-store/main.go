@@ -68,6 +68,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	return server.Serve(ctx, cfg.Server, logger, reg, svc, server.ServeOptions{
 		Prefix: "/feature-store",
-		Mounts: map[string]func(chi.Router){"/feature-store-admin": svc.RegisterAdminHTTP},
+		Mounts: map[string]func(chi.Router){"/feature-store-admin": svc.RegisterAdminHTTP, "/feature-store-consumer": svc.RegisterConsumerHTTP},
 	})
 }

@@ -60,6 +60,7 @@ type Consumer struct {
 	storeFailed atomic.Bool
 
 	mu       sync.Mutex
+	session  *Assignments // the current group session's claims; nil between sessions
 	joined   bool
 	stopped  bool
 	groupErr error
@@ -220,6 +221,35 @@ func (c *Consumer) Ready() error {
 	return nil
 }
 
+// Assignments are the partitions this consumer holds in its group's current session.
+type Assignments struct {
+	GroupID    string             `json:"groupId"`
+	Topics     []string           `json:"topics"`
+	MemberID   string             `json:"memberId"`
+	Generation int32              `json:"generation"`
+	Claims     map[string][]int32 `json:"claims"`
+	// Ready is Ready()'s verdict; Error says why not.
+	Ready bool   `json:"ready"`
+	Error string `json:"error,omitempty"`
+}
+
+// Assignments returns the consumer's current group session (empty claims between sessions), as the original
+// consumer's GET /assignments did.
+func (c *Consumer) Assignments() Assignments {
+	err := c.Ready()
+	c.mu.Lock()
+	a := Assignments{Claims: map[string][]int32{}}
+	if c.session != nil {
+		a = *c.session
+	}
+	c.mu.Unlock()
+	a.GroupID, a.Topics, a.Ready = c.cfg.GroupID, c.cfg.Topics, err == nil
+	if err != nil {
+		a.Error = err.Error()
+	}
+	return a
+}
+
 func (c *Consumer) setGroupErr(err error) {
 	c.mu.Lock()
 	c.groupErr = err
@@ -267,14 +297,22 @@ type handler struct{ c *Consumer }
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
 	c := h.c
 	c.m.sessions.Inc()
+	claims := map[string][]int32{}
+	for t, ps := range s.Claims() {
+		claims[t] = append([]int32(nil), ps...)
+	}
 	c.mu.Lock()
 	c.joined, c.groupErr = true, nil
+	c.session = &Assignments{MemberID: s.MemberID(), Generation: s.GenerationID(), Claims: claims}
 	c.mu.Unlock()
 	c.log.Info("consumer group session started", "member", s.MemberID(), "generation", s.GenerationID(), "claims", s.Claims())
 	return nil
 }
 
 func (h *handler) Cleanup(s sarama.ConsumerGroupSession) error {
+	h.c.mu.Lock()
+	h.c.session = nil
+	h.c.mu.Unlock()
 	h.c.log.Debug("consumer group session ended", "member", s.MemberID(), "generation", s.GenerationID())
 	return nil
 }

@@ -313,6 +313,23 @@ func TestTwoConsumersSharePartitions(t *testing.T) {
 	if wa.distinctRows() == 0 || wb.distinctRows() == 0 {
 		t.Errorf("partitions not shared: consumer a wrote %d rows, b %d", wa.distinctRows(), wb.distinctRows())
 	}
+	// GET /assignments' view: each member holds its own partitions, together all of the topic's.
+	aa, ab := a.c.Assignments(), b.c.Assignments()
+	owner := map[int32]string{}
+	for _, as := range []Assignments{aa, ab} {
+		if !as.Ready || as.MemberID == "" || as.GroupID != "shared" || len(as.Claims[DefaultTopic]) == 0 {
+			t.Fatalf("assignments %+v", as)
+		}
+		for _, p := range as.Claims[DefaultTopic] {
+			if prev, dup := owner[p]; dup {
+				t.Fatalf("partition %d held by %s and %s", p, prev, as.MemberID)
+			}
+			owner[p] = as.MemberID
+		}
+	}
+	if len(owner) != EmbeddedPartitions {
+		t.Errorf("members hold %d partitions, the topic has %d", len(owner), EmbeddedPartitions)
+	}
 	a.stop(t)
 	b.stop(t)
 	assertCommittedToEnd(t, addr, "shared", DefaultTopic)
