@@ -40,23 +40,8 @@ func (s *Store) GetConsumer(ctx context.Context, tenant string) (domain.Consumer
 
 // ListConsumers returns every tenant's consumer config by tenant name.
 func (s *Store) ListConsumers(ctx context.Context) ([]domain.ConsumerConfig, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+consumerCols+` FROM cassandra_store_tenant_consumer_map ORDER BY tenant_name`)
-	if err != nil {
-		return nil, domain.Wrap(domain.ErrMetastoreUnavailable, err)
-	}
-	defer rows.Close()
-	out := []domain.ConsumerConfig{}
-	for rows.Next() {
-		c, err := scanConsumer(rows)
-		if err != nil {
-			return nil, domain.Wrap(domain.ErrMetastoreUnavailable, err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, domain.Wrap(domain.ErrMetastoreUnavailable, err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, domain.ErrMetastoreUnavailable, scanConsumer,
+		`SELECT `+consumerCols+` FROM cassandra_store_tenant_consumer_map ORDER BY tenant_name`)
 }
 
 // ListTenants returns every tenant name (the consumer map's keys), sorted.
@@ -156,23 +141,11 @@ func (s *Store) UpdateConsumer(ctx context.Context, tenant string, fn func(*doma
 
 // ListPopulators returns every tenant's populator config by tenant name.
 func (s *Store) ListPopulators(ctx context.Context) ([]domain.PopulatorConfig, error) {
-	rows, err := s.db.Query(ctx, `SELECT tenant_name, num_workers, updated_at FROM cassandra_store_tenant_populator_map ORDER BY tenant_name`)
-	if err != nil {
-		return nil, domain.Wrap(domain.ErrMetastoreUnavailable, err)
-	}
-	defer rows.Close()
-	out := []domain.PopulatorConfig{}
-	for rows.Next() {
+	return queryAll(ctx, s.db, domain.ErrMetastoreUnavailable, func(r scanner) (domain.PopulatorConfig, error) {
 		var p domain.PopulatorConfig
-		if err := rows.Scan(&p.TenantName, &p.NumWorkers, &p.UpdatedAt); err != nil {
-			return nil, domain.Wrap(domain.ErrMetastoreUnavailable, err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, domain.Wrap(domain.ErrMetastoreUnavailable, err)
-	}
-	return out, nil
+		err := r.Scan(&p.TenantName, &p.NumWorkers, &p.UpdatedAt)
+		return p, err
+	}, `SELECT tenant_name, num_workers, updated_at FROM cassandra_store_tenant_populator_map ORDER BY tenant_name`)
 }
 
 // SetPopulator sets tenant's populator worker count (creating its row); the tenant must be in the consumer map.
@@ -377,25 +350,15 @@ func (s *Store) ListRunData(ctx context.Context, name, version string, limit, of
 	}
 	q += ` ORDER BY created_at DESC, version DESC, run_id DESC LIMIT ? OFFSET ?`
 	args = append(args, limit, offset)
-	rows, err := s.db.Query(ctx, q, args...)
-	if err != nil {
-		return nil, domain.Wrap(domain.ErrMetastoreRun, err)
-	}
-	defer rows.Close()
-	out := []domain.RunData{}
-	for rows.Next() {
+	return queryAll(ctx, s.db, domain.ErrMetastoreRun, func(row scanner) (domain.RunData, error) {
 		var r domain.RunData
 		var sample string
-		if err := rows.Scan(&r.Name, &r.Version, &r.RunID, &r.Source, &r.TimeTaken, &r.Count, &sample, &r.Status, &r.ErrorMessage, &r.Timestamp); err != nil {
-			return nil, domain.Wrap(domain.ErrMetastoreRun, err)
+		if err := row.Scan(&r.Name, &r.Version, &r.RunID, &r.Source, &r.TimeTaken, &r.Count, &sample, &r.Status, &r.ErrorMessage, &r.Timestamp); err != nil {
+			return r, err
 		}
 		if err := json.Unmarshal([]byte(sample), &r.SampleData); err != nil {
-			return nil, domain.Wrap(domain.ErrMetastoreRun, fmt.Errorf("run %s sample data: %w", r.RunID, err))
+			return r, fmt.Errorf("run %s sample data: %w", r.RunID, err)
 		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, domain.Wrap(domain.ErrMetastoreRun, err)
-	}
-	return out, nil
+		return r, nil
+	}, q, args...)
 }

@@ -50,6 +50,27 @@ const entityCols = `name, entity, state, owner, tags, description, created_at, u
 
 type scanner interface{ Scan(dest ...any) error }
 
+// queryAll runs query and scans each row with scan; every failure is wrapped in code.
+func queryAll[T any](ctx context.Context, d *db.DB, code domain.Code, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := d.Query(ctx, query, args...)
+	if err != nil {
+		return nil, domain.Wrap(code, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, domain.Wrap(code, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, domain.Wrap(code, err)
+	}
+	return out, nil
+}
+
 func scanEntity(r scanner) (domain.EntityMetadata, error) {
 	var m domain.EntityMetadata
 	var ent, tg string
@@ -104,23 +125,8 @@ func (s *Store) GetEntity(ctx context.Context, name string) (domain.EntityMetada
 
 // ListEntities returns every entity by name, those updated at or after sinceMs only when sinceMs > 0.
 func (s *Store) ListEntities(ctx context.Context, sinceMs int64) ([]domain.EntityMetadata, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+entityCols+` FROM cassandra_store_entity_metadata WHERE updated_at >= ? ORDER BY name`, sinceMs)
-	if err != nil {
-		return nil, domain.Wrap(domain.ErrGetEntity, err)
-	}
-	defer rows.Close()
-	out := []domain.EntityMetadata{}
-	for rows.Next() {
-		m, err := scanEntity(rows)
-		if err != nil {
-			return nil, domain.Wrap(domain.ErrGetEntity, err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, domain.Wrap(domain.ErrGetEntity, err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, domain.ErrGetEntity, scanEntity,
+		`SELECT `+entityCols+` FROM cassandra_store_entity_metadata WHERE updated_at >= ? ORDER BY name`, sinceMs)
 }
 
 // UpdateEntityState sets an entity's state; archiving an entity with LIVE feature groups is
@@ -310,21 +316,10 @@ func (s *Store) GetFeatureGroup(ctx context.Context, name, version string) (doma
 // ListFeatureGroups returns every feature group version by name and version number, those updated at or after
 // sinceMs only when sinceMs > 0.
 func (s *Store) ListFeatureGroups(ctx context.Context, sinceMs int64) ([]domain.FeatureGroupMetadata, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+fgCols+` FROM cassandra_store_feature_group_metadata WHERE updated_at >= ?`, sinceMs)
+	out, err := queryAll(ctx, s.db, domain.ErrGetFG, scanFG,
+		`SELECT `+fgCols+` FROM cassandra_store_feature_group_metadata WHERE updated_at >= ?`, sinceMs)
 	if err != nil {
-		return nil, domain.Wrap(domain.ErrGetFG, err)
-	}
-	defer rows.Close()
-	out := []domain.FeatureGroupMetadata{}
-	for rows.Next() {
-		m, err := scanFG(rows)
-		if err != nil {
-			return nil, domain.Wrap(domain.ErrGetFG, err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, domain.Wrap(domain.ErrGetFG, err)
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Name != out[j].Name {
@@ -352,23 +347,11 @@ func (s *Store) LatestVersion(ctx context.Context, name string) (domain.VersionI
 
 // ListVersions returns every feature group's latest version by name (updated at or after sinceMs).
 func (s *Store) ListVersions(ctx context.Context, sinceMs int64) ([]domain.VersionInfo, error) {
-	rows, err := s.db.Query(ctx, `SELECT name, latest_version, updated_at FROM cassandra_store_feature_group_version_map WHERE updated_at >= ? ORDER BY name`, sinceMs)
-	if err != nil {
-		return nil, domain.Wrap(domain.ErrGetFG, err)
-	}
-	defer rows.Close()
-	out := []domain.VersionInfo{}
-	for rows.Next() {
+	return queryAll(ctx, s.db, domain.ErrGetFG, func(r scanner) (domain.VersionInfo, error) {
 		var v domain.VersionInfo
-		if err := rows.Scan(&v.Name, &v.LatestVersion, &v.UpdatedAt); err != nil {
-			return nil, domain.Wrap(domain.ErrGetFG, err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, domain.Wrap(domain.ErrGetFG, err)
-	}
-	return out, nil
+		err := r.Scan(&v.Name, &v.LatestVersion, &v.UpdatedAt)
+		return v, err
+	}, `SELECT name, latest_version, updated_at FROM cassandra_store_feature_group_version_map WHERE updated_at >= ? ORDER BY name`, sinceMs)
 }
 
 // UpdateFeatureGroupState sets the state of version (latest when empty) of feature group name. Reviving a
