@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -115,12 +116,24 @@ func newPipeline(cfg *Config, log *slog.Logger, meta *store.Store, w ingest.Writ
 
 // start runs the embedded broker and the consumer.
 func (p *pipeline) start(ctx context.Context) error {
+	topics := p.cfg.Consumer.Topics
 	if addr := p.cfg.Kafka.EmbeddedAddr; addr != "" {
-		b, err := consumer.StartEmbeddedBroker(context.WithoutCancel(ctx), addr)
+		// The embedded broker carries every tenant's topic, and its consumer reads them all, so a feature group
+		// moved to another tenant keeps streaming on a laptop.
+		tenantTopics, err := p.meta.TenantTopics(ctx)
+		if err != nil {
+			return fmt.Errorf("feature-store: tenant topics: %w", err)
+		}
+		for _, t := range tenantTopics {
+			if !slices.Contains(topics, t) {
+				topics = append(slices.Clone(topics), t)
+			}
+		}
+		b, err := consumer.StartEmbeddedBroker(context.WithoutCancel(ctx), addr, topics...)
 		if err != nil && !strings.HasSuffix(addr, ":0") {
 			host, _, _ := strings.Cut(addr, ":")
 			p.log.Warn("embedded kafka address unavailable, using a free port", "addr", addr, "err", err)
-			b, err = consumer.StartEmbeddedBroker(context.WithoutCancel(ctx), host+":0")
+			b, err = consumer.StartEmbeddedBroker(context.WithoutCancel(ctx), host+":0", topics...)
 		}
 		if err != nil {
 			return err
@@ -134,7 +147,7 @@ func (p *pipeline) start(ctx context.Context) error {
 		return nil
 	}
 	cc := p.cfg.Consumer
-	cc.Brokers = p.kafkaBrokers()
+	cc.Brokers, cc.Topics = p.kafkaBrokers(), topics
 	c, err := consumer.New(cc, consumer.Deps{Writer: p.writer, Logger: p.log.With("component", "consumer"), Registerer: p.reg})
 	if err != nil {
 		return err

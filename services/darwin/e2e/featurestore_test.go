@@ -306,8 +306,28 @@ func TestE2EFeatureStore(t *testing.T) {
 	if err := json.Unmarshal(fsCall(t, p, "GET", "/feature-store-consumer/assignments", "", 200), &asg); err != nil {
 		t.Fatal(err)
 	}
-	if !asg.Ready || asg.GroupID != "ofs-consumer" || len(asg.Claims["default"]) != 4 {
-		t.Fatalf("assignments %+v: the only member holds every partition of topic default", asg)
+	if !asg.Ready || asg.GroupID != "ofs-consumer" || len(asg.Claims["default"]) != 4 || len(asg.Claims["t1"]) != 4 || len(asg.Claims["t2"]) != 4 {
+		t.Fatalf("assignments %+v: the only member holds every partition of the tenants' topics default, t1 and t2", asg)
+	}
+
+	// Move the group to tenant t1: its topic becomes t1, which the embedded broker carries and the consumer reads.
+	fsCall(t, p, "POST", "/feature-store-admin/feature-group/tenant", `{"featureGroupName":"user_stats","tenantConfig":{"consumerTenant":"t1"}}`, 200)
+	if err := json.Unmarshal(fsCall(t, p, "GET", "/feature-store-admin/feature-group/topic?name=user_stats", "", 200), &topic); err != nil || topic.Topic != "t1" {
+		t.Fatalf("topic after the tenant move: %+v %v", topic, err)
+	}
+	if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "t1", Value: sarama.StringEncoder(`{"user_id":6,"clicks":60,"ctr":0.6,"country":"fr"}`), Headers: v2}); err != nil {
+		t.Fatalf("produce to t1: %v", err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		got = featuresOf(readKeys(t, p, []string{"clicks", "country"}, 6))
+		if len(got) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got["6"] != `[60,"fr"]` {
+		t.Fatalf("row streamed on tenant t1's topic: %v", got)
 	}
 
 	// Bad input is a 400 in the envelope, never a 500.
